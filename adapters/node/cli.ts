@@ -1,0 +1,178 @@
+/**
+ * The `tidings` command line. Subcommands follow Aphlict's `bin/aphlict`; the original Node
+ * server's own flags (`--config=FILE`, `--debug=1`, `--test=true`) work too.
+ */
+import { parseArgs } from 'node:util'
+import { ConfigError } from '../../src/errors.ts'
+import { loadConfig } from './config-file.ts'
+import { daemonStatus, startDaemon, stopDaemon } from './daemon.ts'
+import { StartupError } from './listen.ts'
+import { notify } from './notify.ts'
+import { run } from './run.ts'
+import { UsageError } from './usage.ts'
+
+const HELP: Record<string, string> = {
+  main: `Usage: tidings [command] [--config FILE] [options]
+
+An Aphlict-compatible real-time notification relay.
+
+Commands:
+  run        Run in the foreground, logging to the console (the default)
+  debug      Run in the foreground with trace logging
+  start      Start in the background; writes the pidfile
+  stop       Stop the background server (SIGTERM, then SIGKILL after --timeout)
+  restart    stop, then start
+  status     Check the background server is alive and answering /status/
+  test       Validate the configuration and exit; binds nothing
+  notify     Post a test notification to the configured admin server
+
+Options:
+  --config FILE         Aphlict-style JSON config (default: the embedded one:
+                        client on 0.0.0.0:22280, admin on 127.0.0.1:22281)
+  --log-format FORMAT   text (default) or json
+  -h, --help            Help for a command: tidings <command> --help
+
+Aphlict's own flags are accepted too: --config=FILE, --debug=1, --test=true.`,
+  run: `Usage: tidings run [--config FILE] [--log-format text|json]
+
+Runs the server in the foreground until SIGTERM or SIGINT, then closes every
+client socket with 1001 and exits 0.`,
+  debug: `Usage: tidings debug [--config FILE] [--log-format text|json]
+
+Like run, with trace logging (every connection, frame and delivery).`,
+  start: `Usage: tidings start [--config FILE] [--log-format text|json]
+
+Starts the server in the background and returns once it is listening. Refuses
+to start when the pidfile names a live process; a stale pidfile is replaced.`,
+  stop: `Usage: tidings stop [--config FILE] [--timeout MS]
+
+Sends SIGTERM to the server in the pidfile, waits up to --timeout ms
+(default 10000) for it to exit, then sends SIGKILL.`,
+  restart: `Usage: tidings restart [--config FILE] [--timeout MS]
+
+Stops the background server (if any), then starts it.`,
+  status: `Usage: tidings status [--config FILE]
+
+Exits 0 when the server in the pidfile is alive and its admin server answers
+/status/ (printed), 1 otherwise.`,
+  test: `Usage: tidings test [--config FILE]
+
+Validates the configuration, prints "Configuration test OK." and exits 0.`,
+  notify: `Usage: tidings notify --subscriber ID [--subscriber ID...] [--message TEXT] [--instance NAME] [--config FILE]
+
+Posts {"type":"notification", ...} to the first admin server in the config.`,
+}
+
+const OPTIONS = {
+  config: { type: 'string' },
+  'log-format': { type: 'string', default: 'text' },
+  timeout: { type: 'string' },
+  subscriber: { type: 'string', multiple: true },
+  message: { type: 'string' },
+  instance: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  // Aphlict's aphlict_server.js flags: any value is truthy, as there.
+  debug: { type: 'string' },
+  test: { type: 'string' },
+  'daemon-child': { type: 'boolean' },
+} as const
+
+const COMMANDS = new Set(['run', 'debug', 'start', 'stop', 'restart', 'status', 'test', 'notify'])
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\nRun \`tidings --help\` for usage.`)
+  }
+}
+
+function logFormat(value: string): 'text' | 'json' {
+  if (value !== 'text' && value !== 'json') {
+    throw new UsageError(`--log-format must be "text" or "json", got "${value}".`)
+  }
+  return value
+}
+
+function adminUrl(config: ReturnType<typeof loadConfig>['config']): string {
+  const admin = config.servers.find((server) => server.type === 'admin')
+  const host = !admin?.listen || admin.listen === '0.0.0.0' ? '127.0.0.1' : admin.listen
+  const scheme = admin?.['ssl.key'] ? 'https' : 'http'
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${admin?.port}`
+}
+
+async function dispatch(argv: string[], print: (line: string) => void): Promise<number> {
+  const { values, positionals } = parse(argv)
+  if (positionals.length > 1) throw new UsageError(`Unexpected argument "${positionals[1]}".`)
+  let command = positionals[0] ?? (values.test ? 'test' : values.debug ? 'debug' : 'run')
+  if (!COMMANDS.has(command)) {
+    throw new UsageError(`Unknown command "${command}". Run \`tidings --help\` for usage.`)
+  }
+  if (values.help) {
+    print(HELP[positionals[0] ? command : 'main'] as string)
+    return 0
+  }
+  const format = logFormat(values['log-format'])
+  const loaded = loadConfig(values.config)
+  const { config } = loaded
+  const timeout = values.timeout === undefined ? 10_000 : Number(values.timeout)
+  if (!Number.isFinite(timeout) || timeout < 0)
+    throw new UsageError('--timeout must be a number of milliseconds.')
+
+  switch (command) {
+    case 'test':
+      print('Configuration test OK.')
+      return 0
+    case 'start':
+      return startDaemon({ config, configPath: loaded.path, logFormat: format, print })
+    case 'stop':
+      return stopDaemon(config, timeout, print)
+    case 'restart': {
+      await stopDaemon(config, timeout, print)
+      return startDaemon({ config, configPath: loaded.path, logFormat: format, print })
+    }
+    case 'status':
+      return daemonStatus(config, adminUrl(config), print)
+    case 'notify':
+      return notify({
+        adminUrl: adminUrl(config),
+        subscribers: values.subscriber ?? [],
+        message: values.message,
+        instance: values.instance,
+        print,
+      })
+    default: {
+      if (command === 'run' && values.debug) command = 'debug'
+      const child = values['daemon-child'] === true
+      const { stopped } = await run({
+        config,
+        trace: command === 'debug',
+        format,
+        console: !child,
+        pidfile: child ? config.pidfile : undefined,
+      })
+      process.send?.({ ready: true })
+      return stopped
+    }
+  }
+}
+
+/** Runs the CLI; resolves to the process exit status. User mistakes never print a stack. */
+export async function main(argv: string[]): Promise<number> {
+  const print = (line: string): void => {
+    process.stdout.write(`${line}\n`)
+  }
+  try {
+    return await dispatch(argv, print)
+  } catch (error) {
+    if (
+      error instanceof ConfigError ||
+      error instanceof StartupError ||
+      error instanceof UsageError
+    ) {
+      process.stderr.write(`tidings: ${error.message}\n`)
+      return error instanceof UsageError ? 2 : 1
+    }
+    throw error
+  }
+}

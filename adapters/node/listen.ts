@@ -1,0 +1,98 @@
+/**
+ * Creating and binding the HTTP(S) servers of a config. Every server binds or none does:
+ * a port that cannot be bound closes the others and fails start-up with a clear message.
+ */
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import type { ServerEntry } from '../../src/config/schema.ts'
+
+/** Start-up failed for a reason the operator can fix; `message` says which. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError'
+}
+
+const DEFAULT_LISTEN = { client: '0.0.0.0', admin: '127.0.0.1' } as const
+
+export function listenAddress(entry: ServerEntry): string {
+  return entry.listen ?? DEFAULT_LISTEN[entry.type as 'client' | 'admin']
+}
+
+function describe(entry: ServerEntry, index: number): string {
+  return `${entry.type} server (at index "${index}")`
+}
+
+function readPem(
+  entry: ServerEntry,
+  index: number,
+  key: 'ssl.key' | 'ssl.cert' | 'ssl.chain'
+): string {
+  const path = entry[key] as string
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (error) {
+    throw new StartupError(
+      `Unable to read "${key}" file "${path}" for the ${describe(entry, index)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`
+    )
+  }
+}
+
+/** An HTTP server for the entry, or HTTPS when it names a key and certificate. */
+export function createEntryServer(
+  entry: ServerEntry,
+  index: number,
+  handler: RequestListener
+): Server {
+  if (!entry['ssl.key']) return createHttpServer(handler)
+  let cert = readPem(entry, index, 'ssl.cert')
+  if (entry['ssl.chain']) cert += `\n${readPem(entry, index, 'ssl.chain')}`
+  return createHttpsServer({ key: readPem(entry, index, 'ssl.key'), cert }, handler)
+}
+
+const REASONS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EACCES: 'permission denied',
+  EADDRNOTAVAIL: 'address not available on this host',
+}
+
+function bind(server: Server, entry: ServerEntry, index: number): Promise<AddressInfo> {
+  const host = listenAddress(entry)
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      const reason = REASONS[error.code ?? ''] ?? error.message
+      reject(
+        new StartupError(
+          `Unable to listen on ${host}:${entry.port} for the ${describe(entry, index)}: ${reason}${error.code ? ` (${error.code})` : ''}.`
+        )
+      )
+    }
+    server.once('error', onError)
+    server.listen(entry.port, host, () => {
+      server.off('error', onError)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}
+
+/** Binds every server; on any failure closes those already bound and rethrows. */
+export async function bindAll(
+  servers: readonly { server: Server; entry: ServerEntry; index: number }[]
+): Promise<AddressInfo[]> {
+  const results = await Promise.allSettled(
+    servers.map(({ server, entry, index }) => bind(server, entry, index))
+  )
+  const failure = results.find((result) => result.status === 'rejected')
+  if (failure) {
+    await Promise.all(
+      servers.map(
+        ({ server }) =>
+          new Promise<void>((resolve) =>
+            server.listening ? server.close(() => resolve()) : resolve()
+          )
+      )
+    )
+    throw failure.reason
+  }
+  return results.map((result) => (result as PromiseFulfilledResult<AddressInfo>).value)
+}

@@ -1,0 +1,71 @@
+/**
+ * Log lines to every `logs[].path` (appended, created 0664) and, in debug mode, to the
+ * console. Text lines look like Aphlict's: `[<local date>] <message>`; `--log-format json`
+ * writes one JSON object per line instead.
+ */
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Logger } from '../../src/ports.ts'
+
+export type LogFormat = 'text' | 'json'
+
+export interface NodeLoggerOptions {
+  paths: readonly string[]
+  /** Enable trace lines (Aphlict's --debug). */
+  trace: boolean
+  format: LogFormat
+  /** Where console lines go; none (daemon mode) when omitted. Warnings then go to stderr. */
+  console?: ((line: string) => void) | undefined
+}
+
+export class NodeLogger implements Logger {
+  readonly tracing: boolean
+  readonly #streams: WriteStream[]
+  readonly #console: ((line: string) => void) | undefined
+
+  constructor(private readonly options: NodeLoggerOptions) {
+    this.tracing = options.trace
+    this.#console = options.console
+    this.#streams = options.paths.map((path) => {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
+      const stream = createWriteStream(path, { flags: 'a', mode: 0o664 })
+      // A full disk or a revoked file must not take the server down; say so once on stderr.
+      stream.once('error', (error) =>
+        process.stderr.write(`tidings: cannot write log "${path}": ${error.message}\n`)
+      )
+      return stream
+    })
+  }
+
+  log(message: string): void {
+    this.#write('log', message)
+  }
+
+  warn(message: string): void {
+    this.#write('warn', message)
+  }
+
+  trace(message: string): void {
+    if (this.tracing) this.#write('trace', message)
+  }
+
+  #write(level: string, message: string): void {
+    const now = new Date()
+    const line =
+      this.options.format === 'json'
+        ? JSON.stringify({ time: now.toISOString(), level, msg: message })
+        : `[${now.toLocaleString()}] ${message}`
+    for (const stream of this.#streams) {
+      if (stream.writable) stream.write(`${line}\n`)
+    }
+    if (this.#console) this.#console(line)
+    else if (level === 'warn') process.stderr.write(`${line}\n`)
+  }
+
+  /** Flushes and closes the log files. */
+  async close(): Promise<void> {
+    await Promise.all(
+      this.#streams.map((stream) => new Promise<void>((resolve) => stream.end(() => resolve())))
+    )
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The Node adapter: binds the configured client and admin servers around one Tidings core.
+ * Client ports speak WebSocket through `ws` (upgrade on any path); admin ports serve the
+ * core's Hono app through @hono/node-server.
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { getRequestListener } from '@hono/node-server'
+import type WebSocket from 'ws'
+import { type RawData, WebSocketServer } from 'ws'
+import { createAdminApp } from '../../src/admin/app.ts'
+import { createClientApp, upgradeInstance } from '../../src/client/app.ts'
+import { handleFrame } from '../../src/client/frames.ts'
+import { CLOSE_GOING_AWAY } from '../../src/close-codes.ts'
+import type { Config } from '../../src/config/schema.ts'
+import type { Clock, Logger } from '../../src/ports.ts'
+import { Tidings } from '../../src/tidings.ts'
+import { ClientWebSocket } from './client-socket.ts'
+import { bindAll, createEntryServer, listenAddress } from './listen.ts'
+
+export interface NodeServerOptions {
+  config: Config
+  logger: Logger
+  clock?: Clock
+  fingerprint?: string
+}
+
+export interface BoundServer {
+  type: 'client' | 'admin'
+  index: number
+  host: string
+  port: number
+  tls: boolean
+}
+
+export interface RunningServer {
+  readonly tidings: Tidings
+  readonly servers: readonly BoundServer[]
+  /** `ws://host:port` (or wss) of the first client server; `http://…` of the first admin server. */
+  url(type: 'client' | 'admin'): string
+  /** Stops accepting, closes client sockets with 1001 and waits (bounded) for them to go. */
+  close(timeoutMs?: number): Promise<void>
+}
+
+const systemClock: Clock = { now: () => Date.now() }
+const SWEEP_INTERVAL_MS = 1000
+
+function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = `${JSON.stringify({ error: { code: status === 400 ? 'instance_invalid' : 'unavailable', message } })}\n`
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  )
+}
+
+function frameText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8')
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  return Buffer.from(data).toString('utf8')
+}
+
+export async function startServer(options: NodeServerOptions): Promise<RunningServer> {
+  const { config, logger } = options
+  const clock = options.clock ?? systemClock
+  const tidings = new Tidings({
+    config,
+    clock,
+    logger,
+    scheduler: { defer: (task) => setImmediate(task) },
+    ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
+  })
+  const { perMessageDeflate, heartbeat } = config.websocket
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate,
+    maxPayload: config.limits.frameBytes,
+    WebSocket: ClientWebSocket,
+  })
+  let closing = false
+
+  // One set of handlers for every socket: `this` is the socket, so none is a per-socket closure.
+  // (ws types `this` as its base class; every socket here is a ClientWebSocket.)
+  function onMessage(this: WebSocket, data: RawData): void {
+    const ws = this as ClientWebSocket
+    ws.alive = true
+    if (ws.connection) handleFrame(tidings.frames, ws.connection, frameText(data))
+  }
+  function onPong(this: WebSocket): void {
+    ;(this as ClientWebSocket).alive = true
+  }
+  function onClose(this: WebSocket): void {
+    const { connection } = this as ClientWebSocket
+    if (!connection) return
+    tidings.hub.disconnect(connection)
+    if (logger.tracing) logger.trace(`${connection.label} Disconnected.`)
+  }
+  function onError(this: WebSocket, error: Error): void {
+    if (logger.tracing) {
+      logger.trace(
+        `${(this as ClientWebSocket).connection?.label ?? '<Listener>'} Socket error: ${error.message}`
+      )
+    }
+  }
+
+  function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy())
+    if (closing) {
+      rejectUpgrade(socket, 503, 'Server is shutting down.')
+      return
+    }
+    const instance = upgradeInstance(request.url ?? '/')
+    if (typeof instance !== 'string') {
+      rejectUpgrade(socket, 400, instance.message)
+      return
+    }
+    wss.handleUpgrade(request, socket, head, (client) => {
+      const ws = client as ClientWebSocket
+      if (!perMessageDeflate) ws.raw = socket as ClientWebSocket['raw']
+      ws.connection = tidings.hub.connect(ws, instance)
+      ws.on('message', onMessage)
+      ws.on('pong', onPong)
+      ws.on('close', onClose)
+      ws.on('error', onError)
+      if (logger.tracing) {
+        logger.trace(
+          `${ws.connection.label} Connected from ${request.socket.remoteAddress ?? 'unknown'}.`
+        )
+      }
+    })
+  }
+
+  const adminListener = getRequestListener(
+    createAdminApp({ tidings, logger, bodyBytes: config.limits.bodyBytes }).fetch
+  )
+  const clientListener = getRequestListener(createClientApp().fetch)
+  const entries = config.servers.map((entry, index) => {
+    const server = createEntryServer(
+      entry,
+      index,
+      entry.type === 'client' ? clientListener : adminListener
+    )
+    if (entry.type === 'client') server.on('upgrade', onUpgrade)
+    return { server, entry, index }
+  })
+
+  logger.log(`Starting servers (service PID ${process.pid}).`)
+  const addresses = await bindAll(entries)
+  const servers: BoundServer[] = entries.map(({ entry, index }, i) => ({
+    type: entry.type as 'client' | 'admin',
+    index,
+    host: listenAddress(entry),
+    port: (addresses[i] as { port: number }).port,
+    tls: Boolean(entry['ssl.key']),
+  }))
+  for (const bound of servers) {
+    logger.log(
+      `Started ${bound.type} server (Port ${bound.port}, ${bound.tls ? 'With SSL' : 'No SSL'}).`
+    )
+  }
+  logger.log(`This server has fingerprint "${tidings.fingerprint}".`)
+
+  const sweep = setInterval(() => tidings.hub.sweep(), SWEEP_INTERVAL_MS)
+  sweep.unref()
+  const pinger = heartbeat > 0 ? setInterval(() => pingAll(tidings), heartbeat) : undefined
+  pinger?.unref()
+
+  return {
+    tidings,
+    servers,
+    url(type) {
+      const bound = servers.find((server) => server.type === type)
+      if (!bound) throw new Error(`no ${type} server`)
+      const host = bound.host === '0.0.0.0' || bound.host === '::' ? '127.0.0.1' : bound.host
+      const scheme = type === 'client' ? (bound.tls ? 'wss' : 'ws') : bound.tls ? 'https' : 'http'
+      return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${bound.port}`
+    },
+    async close(timeoutMs = 5000) {
+      if (closing) return
+      closing = true
+      clearInterval(sweep)
+      if (pinger) clearInterval(pinger)
+      const stopped = entries.map(({ server }) => stopListening(server))
+      const sockets = liveSockets(tidings)
+      tidings.hub.closeAll(CLOSE_GOING_AWAY, 'server shutting down')
+      await waitForClose(sockets, timeoutMs)
+      for (const { server } of entries) server.closeAllConnections()
+      await Promise.all(stopped)
+      wss.close()
+    },
+  }
+}
+
+function liveSockets(tidings: Tidings): ClientWebSocket[] {
+  const sockets: ClientWebSocket[] = []
+  for (const instance of tidings.hub.instances()) {
+    for (const connection of instance.connections)
+      sockets.push(connection.socket as ClientWebSocket)
+  }
+  return sockets
+}
+
+/** ws's README heartbeat: a socket that did not answer the previous ping is dropped. */
+function pingAll(tidings: Tidings): void {
+  for (const ws of liveSockets(tidings)) {
+    if (!ws.alive) {
+      ws.terminate()
+      continue
+    }
+    ws.alive = false
+    ws.ping()
+  }
+}
+
+function stopListening(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeIdleConnections()
+  })
+}
+
+async function waitForClose(sockets: ClientWebSocket[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (sockets.some((ws) => ws.readyState !== ClientWebSocket.CLOSED) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  for (const ws of sockets) {
+    if (ws.readyState !== ClientWebSocket.CLOSED) ws.terminate()
+  }
+}

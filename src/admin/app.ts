@@ -1,0 +1,67 @@
+/**
+ * The admin port as a Hono app: `POST /?instance=` publishes, `/status/` reports.
+ * Same routes on Node and Workers; the adapter only serves it.
+ */
+import { Hono } from 'hono'
+import { RequestError } from '../errors.ts'
+import { instanceFromQuery, isValidInstance } from '../instance.ts'
+import type { Logger } from '../ports.ts'
+import type { StatusBody, Tidings } from '../tidings.ts'
+import { parseMessage, readBody } from './body.ts'
+
+export interface AdminAppOptions {
+  tidings: Tidings
+  logger: Logger
+  /** Largest accepted POST body in bytes. */
+  bodyBytes: number
+  /** Extra status keys (after Aphlict's), e.g. cluster peers. */
+  statusExtras?: (status: StatusBody) => void
+}
+
+function instanceOf(query: string | undefined): string {
+  const instance = instanceFromQuery(query)
+  if (!isValidInstance(instance)) {
+    throw new RequestError(
+      'instance_invalid',
+      400,
+      'Query parameter "instance" must be 1-128 characters of A-Z a-z 0-9 . _ : @ -.'
+    )
+  }
+  return instance
+}
+
+export function createAdminApp(options: AdminAppOptions): Hono {
+  const { tidings, logger } = options
+  const app = new Hono()
+
+  // Aphlict answers /status/ to any method (Phorge GETs it); the slash is required.
+  app.all('/status/', (c) => {
+    const status = tidings.status(instanceOf(c.req.query('instance')))
+    options.statusExtras?.(status)
+    return c.json(status)
+  })
+
+  app.post('/', async (c) => {
+    const instance = instanceOf(c.req.query('instance'))
+    const message = parseMessage(await readBody(c.req.raw, options.bodyBytes))
+    tidings.ingest(instance, message)
+    return c.json({ fingerprint: tidings.fingerprint })
+  })
+
+  app.all('/', (c) => c.body(null, 405))
+  app.notFound((c) => c.body(null, 404))
+
+  app.onError((error, c) => {
+    if (error instanceof RequestError) {
+      tidings.rejected.badBodies++
+      logger.log(`${c.req.header('x-forwarded-for') ?? 'admin'} Bad Request! ${error.message}`)
+      return c.json(error.toJSON(), error.status)
+    }
+    logger.log(
+      `Internal Server Error! ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`
+    )
+    return c.json(new RequestError('internal_error', 500, 'Internal server error.').toJSON(), 500)
+  })
+
+  return app
+}

@@ -1,0 +1,105 @@
+/**
+ * Client → server frames: `{"command": "subscribe"|"unsubscribe"|"replay"|"ping", "data": …}`.
+ * Anything malformed is ignored (traced) and the connection keeps working, unlike Aphlict,
+ * where a `null` frame or a missing `data` threw inside ws and left the socket deaf.
+ */
+import { CLOSE_POLICY } from '../close-codes.ts'
+import type { Connection } from '../hub/connection.ts'
+import type { Hub } from '../hub/hub.ts'
+import { PONG } from '../hub/outbound.ts'
+import type { Logger } from '../ports.ts'
+
+export interface FrameContext {
+  hub: Hub
+  logger: Logger
+  /** Longest replay window, ms (the history age). */
+  replayWindow: number
+  /** Counts frames that were ignored as malformed. */
+  onBadFrame(): void
+}
+
+/** Aphlict replays 60 s when `age` is missing or 0; the browser never sends 0. */
+const DEFAULT_REPLAY_AGE = 60_000
+
+/** Subscription ids from `data`: an array of strings or finite numbers (as strings). */
+function readIds(data: unknown): string[] | undefined {
+  if (!Array.isArray(data)) return undefined
+  const ids: string[] = []
+  for (const item of data) {
+    if (typeof item === 'string') ids.push(item)
+    else if (typeof item === 'number' && Number.isFinite(item)) ids.push(String(item))
+    else return undefined
+  }
+  return ids
+}
+
+function readReplayAge(data: unknown, window: number): number | undefined {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return undefined
+  const age = (data as { age?: unknown }).age
+  if (age === undefined || age === 0) return Math.min(DEFAULT_REPLAY_AGE, window)
+  if (typeof age !== 'number' || !Number.isFinite(age) || age < 0) return undefined
+  return Math.min(age, window)
+}
+
+function ignore(ctx: FrameContext, connection: Connection, why: string): void {
+  ctx.onBadFrame()
+  if (ctx.logger.tracing) ctx.logger.trace(`${connection.label} Ignored frame: ${why}`)
+}
+
+/** Handles one text frame. Never throws. */
+export function handleFrame(ctx: FrameContext, connection: Connection, text: string): void {
+  if (ctx.logger.tracing) ctx.logger.trace(`${connection.label} Received message: ${text}`)
+  let frame: unknown
+  try {
+    frame = JSON.parse(text)
+  } catch (error) {
+    ignore(ctx, connection, `Message is invalid: ${(error as Error).message}`)
+    return
+  }
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+    ignore(ctx, connection, 'not a JSON object')
+    return
+  }
+  const { command, data } = frame as { command?: unknown; data?: unknown }
+  switch (command) {
+    case 'ping':
+      connection.socket.sendMessage(PONG)
+      return
+    case 'subscribe':
+    case 'unsubscribe': {
+      const ids = readIds(data)
+      if (!ids) {
+        ignore(ctx, connection, `"${command}" needs "data" to be a list of ids`)
+        return
+      }
+      if (command === 'unsubscribe') {
+        ctx.hub.unsubscribe(connection, ids)
+      } else if (!ctx.hub.subscribe(connection, ids)) {
+        ctx.logger.log(`${connection.label} Closed: subscription limit exceeded.`)
+        ctx.hub.disconnect(connection)
+        connection.socket.close(CLOSE_POLICY, 'subscription limit exceeded')
+        return
+      }
+      if (ctx.logger.tracing) {
+        const verb = command === 'subscribe' ? 'Subscribed to' : 'Unsubscribed from'
+        ctx.logger.trace(`${connection.label} ${verb}: ${JSON.stringify(ids)}`)
+      }
+      return
+    }
+    case 'replay': {
+      const age = readReplayAge(data, ctx.replayWindow)
+      if (age === undefined) {
+        ignore(ctx, connection, '"replay" needs "data" to be {"age": <ms>}')
+        return
+      }
+      ctx.hub.replay(connection, age)
+      return
+    }
+    default:
+      ignore(
+        ctx,
+        connection,
+        `Unrecognized command "${typeof command === 'string' ? command : '<undefined>'}".`
+      )
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The configuration file's schema: Aphlict's keys exactly as its PHP validator type-checks
+ * them, plus tidings-only keys with defaults. Imports nothing but zod.
+ */
+import * as z from 'zod'
+
+const optionalPath = z.string().nullable().optional()
+
+export const serverSchema = z.strictObject({
+  type: z.string(),
+  port: z.number().int().min(0).max(65535),
+  listen: z.string().nullable().optional(),
+  'ssl.key': optionalPath,
+  'ssl.cert': optionalPath,
+  'ssl.chain': optionalPath,
+})
+
+export const logSchema = z.strictObject({ path: z.string() })
+
+export const peerSchema = z.strictObject({
+  host: z.string(),
+  port: z.number().int().min(1).max(65535),
+  protocol: z.string(),
+  /** tidings: shared secret sent to this peer (overrides the top-level `secret`). */
+  secret: z.string().min(1).optional(),
+})
+
+export const historySchema = z.strictObject({
+  /** Messages kept per instance for `replay`. */
+  size: z.number().int().min(0).max(1_000_000).default(4096),
+  /** Milliseconds a message stays replayable. */
+  age: z.number().int().min(0).max(3_600_000).default(60_000),
+  /** Serialised bytes kept per instance; the oldest messages go first past it. */
+  bytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(16 * 1024 * 1024),
+})
+
+export const limitsSchema = z.strictObject({
+  /** Largest admin POST body; larger ones get 413 without being read whole. */
+  bodyBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(1024 * 1024),
+  /** Largest client frame; larger ones close the socket with 1009. */
+  frameBytes: z
+    .number()
+    .int()
+    .min(64)
+    .default(64 * 1024),
+  /** Subscriptions one connection may hold; more closes it with 1008. */
+  subscriptionsPerConnection: z.number().int().min(1).default(1000),
+  /** A socket with more than this many bytes waiting to be sent is closed with 4008. */
+  slowConsumerBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024),
+  /** Sockets served per event-loop turn before a large fan-out yields. */
+  fanoutSlice: z.number().int().min(1).default(2048),
+})
+
+export const websocketSchema = z.strictObject({
+  /** permessage-deflate costs 3-9x memory per socket; off as in Aphlict. */
+  perMessageDeflate: z.boolean().default(false),
+  /** Milliseconds between server pings; a socket that misses one is dropped. 0 disables. */
+  heartbeat: z.number().int().min(0).default(30_000),
+})
+
+export const configSchema = z.strictObject({
+  servers: z.array(z.unknown()),
+  logs: z.array(z.unknown()).optional(),
+  cluster: z.array(z.unknown()).optional(),
+  pidfile: z.string().optional(),
+  'memory.hint': z.number().int().min(0).optional(),
+  history: historySchema.prefault({}),
+  limits: limitsSchema.prefault({}),
+  websocket: websocketSchema.prefault({}),
+  /** Shared secret required on admin POSTs and relays when set. */
+  secret: z.string().min(1).nullable().optional(),
+})
+
+export type ServerEntry = z.infer<typeof serverSchema>
+export type LogEntry = z.infer<typeof logSchema>
+export type PeerEntry = z.infer<typeof peerSchema>
+export type HistoryOptions = z.infer<typeof historySchema>
+export type Limits = z.infer<typeof limitsSchema>
+export type WebSocketOptions = z.infer<typeof websocketSchema>
+
+/** A configuration that passed every check, with defaults filled in. */
+export type Config = Omit<z.infer<typeof configSchema>, 'servers' | 'logs' | 'cluster'> & {
+  servers: ServerEntry[]
+  logs: LogEntry[]
+  cluster: PeerEntry[]
+}

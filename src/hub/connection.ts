@@ -1,0 +1,22 @@
+/** One client WebSocket and its subscriptions, as the hub indexes it. */
+import type { ClientSocket } from '../ports.ts'
+import type { Instance } from './instance.ts'
+
+export class Connection {
+  /** Subscription ids (PHIDs), compared as strings as Aphlict does. */
+  readonly subs = new Set<string>()
+  /** Fan-out epoch that last selected this connection; dedups targets without a Set. */
+  mark = 0
+  open = true
+
+  constructor(
+    readonly id: number,
+    readonly instance: Instance,
+    readonly socket: ClientSocket
+  ) {}
+
+  /** Aphlict's description of a listener, used in log lines. */
+  get label(): string {
+    return `<Listener/${this.id}/${this.instance.name}>`
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * One tidings node, runtime-free: the hub, the fingerprint, the counters and the path a
+ * POSTed message takes (check touched → stamp → serialise once → deliver → relay).
+ * Adapters build one per process (Node) or per Durable Object (Workers).
+ */
+import type { AdminMessage } from './admin/body.ts'
+import type { FrameContext } from './client/frames.ts'
+import type { Config } from './config/schema.ts'
+import { generateFingerprint } from './fingerprint.ts'
+import { Hub } from './hub/hub.ts'
+import { outboundFromValue } from './hub/outbound.ts'
+import type { Clock, Logger, Scheduler } from './ports.ts'
+
+/** Aphlict's status `version`; Phorge shows it on its services page. */
+export const STATUS_VERSION = 7
+
+export interface TidingsOptions {
+  config: Pick<Config, 'history' | 'limits'>
+  clock: Clock
+  logger: Logger
+  scheduler: Scheduler
+  /** Defaults to a fresh random one, as Aphlict generates per process. */
+  fingerprint?: string
+}
+
+/** Hands accepted messages on to the cluster (see src/relay). */
+export interface Forwarder {
+  forward(instance: string, message: Record<string, unknown>, touched: readonly string[]): void
+}
+
+/** Counters of rejected input, for metrics. */
+export interface RejectStats {
+  badBodies: number
+  badFrames: number
+}
+
+/** `GET /status/` for one instance: Aphlict's keys in Aphlict's order, then tidings' own. */
+export interface StatusBody {
+  instance: string
+  uptime: number
+  'clients.active': number
+  'clients.total': number
+  'messages.in': number
+  'messages.out': number
+  version: number
+  'history.size': number
+  'history.age': number | null
+  [extra: string]: unknown
+}
+
+export class Tidings {
+  readonly fingerprint: string
+  readonly hub: Hub
+  readonly startedAt: number
+  readonly rejected: RejectStats = { badBodies: 0, badFrames: 0 }
+  readonly frames: FrameContext
+  forwarder: Forwarder | undefined
+
+  constructor(readonly options: TidingsOptions) {
+    const { config, clock, logger, scheduler } = options
+    this.fingerprint = options.fingerprint ?? generateFingerprint()
+    this.startedAt = clock.now()
+    this.hub = new Hub({ clock, logger, scheduler, limits: config.limits, history: config.history })
+    this.frames = {
+      hub: this.hub,
+      logger,
+      replayWindow: config.history.age,
+      onBadFrame: () => {
+        this.rejected.badFrames++
+      },
+    }
+  }
+
+  /**
+   * Accepts a checked message for `instance`. A message that already carries this node's
+   * fingerprint has been here before and is dropped. Returns whether it was delivered.
+   */
+  ingest(instance: string, message: AdminMessage): boolean {
+    const { logger } = this.options
+    if (logger.tracing) {
+      logger.trace(`Received notification (${instance}): ${JSON.stringify(message.value)}`)
+    }
+    this.hub.instance(instance).messagesIn++
+    if (message.touched.includes(this.fingerprint)) return false
+    const touched = [...message.touched, this.fingerprint]
+    message.value.touched = touched
+    const outbound = outboundFromValue(message.value)
+    this.hub.publish(instance, message.subscribers, outbound)
+    this.forwarder?.forward(instance, message.value, touched)
+    return true
+  }
+
+  status(name: string): StatusBody {
+    const now = this.options.clock.now()
+    const instance = this.hub.find(name)
+    instance?.history.trim(now)
+    const oldest = instance?.history.oldest
+    return {
+      instance: name,
+      uptime: now - this.startedAt,
+      'clients.active': instance?.active ?? 0,
+      'clients.total': instance?.total ?? 0,
+      'messages.in': instance?.messagesIn ?? 0,
+      'messages.out': instance?.messagesOut ?? 0,
+      version: STATUS_VERSION,
+      'history.size': instance?.history.size ?? 0,
+      'history.age': oldest === undefined ? null : now - oldest,
+    }
+  }
+}
