@@ -1,0 +1,53 @@
+/** Fakes for the core's ports: a controllable clock, a recording socket, a manual scheduler. */
+import type { ClientSocket, Clock, Logger, Outbound, Scheduler } from '../../src/ports.ts'
+
+export class FakeClock implements Clock {
+  constructor(public time = 1_000_000) {}
+  now(): number {
+    return this.time
+  }
+  advance(ms: number): void {
+    this.time += ms
+  }
+}
+
+export class FakeSocket implements ClientSocket {
+  readonly sent: Outbound[] = []
+  closed: { code: number; reason: string } | undefined
+  bufferedAmount = 0
+  sendMessage(message: Outbound): void {
+    this.sent.push(message)
+  }
+  close(code: number, reason: string): void {
+    this.closed = { code, reason }
+  }
+  /** The frames received so far, parsed. */
+  frames(): Record<string, unknown>[] {
+    return this.sent.map((message) => JSON.parse(message.text) as Record<string, unknown>)
+  }
+}
+
+/** Runs deferred tasks only when asked, so tests see each fan-out slice. */
+export class ManualScheduler implements Scheduler {
+  readonly tasks: (() => void)[] = []
+  defer(task: () => void): void {
+    this.tasks.push(task)
+  }
+  runAll(): void {
+    while (this.tasks.length > 0) this.tasks.shift()?.()
+  }
+}
+
+export class RecordingLogger implements Logger {
+  readonly lines: string[] = []
+  constructor(readonly tracing = false) {}
+  log(message: string): void {
+    this.lines.push(message)
+  }
+  warn(message: string): void {
+    this.lines.push(`warn: ${message}`)
+  }
+  trace(message: string): void {
+    if (this.tracing) this.lines.push(`trace: ${message}`)
+  }
+}
