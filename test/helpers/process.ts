@@ -1,0 +1,117 @@
+/** Spawning the real `tidings` CLI and picking free loopback ports, for process-level tests. */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const BIN = fileURLToPath(new URL('../../bin/tidings.js', import.meta.url))
+
+/** A port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export function tempDir(prefix = 'tidings-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+export function writeConfig(dir: string, config: unknown, name = 'tidings.json'): string {
+  const path = join(dir, name)
+  writeFileSync(path, typeof config === 'string' ? config : JSON.stringify(config, null, 2))
+  return path
+}
+
+export interface Result {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs `tidings <args>` to completion (killed after `timeoutMs`). */
+export function runCli(args: string[], timeoutMs = 15_000): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk
+    })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(
+        new Error(
+          `tidings ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`
+        )
+      )
+    }, timeoutMs)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+export interface Spawned {
+  child: ChildProcess
+  output(): string
+  /** Resolves when the output matches `pattern`; rejects after `timeoutMs` or on exit. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>
+  exited: Promise<number | null>
+}
+
+/** Starts a long-running `tidings <args>`; the caller must kill it. */
+export function spawnCli(args: string[]): Spawned {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  const listeners: (() => void)[] = []
+  const onData = (chunk: Buffer): void => {
+    output += chunk
+    for (const listener of [...listeners]) listener()
+  }
+  child.stdout?.on('data', onData)
+  child.stderr?.on('data', onData)
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return {
+    child,
+    output: () => output,
+    exited,
+    waitFor(pattern, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (pattern.test(output)) {
+            cleanup()
+            resolve()
+          }
+        }
+        const timer = setTimeout(() => {
+          cleanup()
+          reject(new Error(`output did not match ${pattern} in ${timeoutMs} ms:\n${output}`))
+        }, timeoutMs)
+        const cleanup = (): void => {
+          clearTimeout(timer)
+          listeners.splice(listeners.indexOf(check), 1)
+        }
+        listeners.push(check)
+        exited.then(() => {
+          if (listeners.includes(check)) {
+            cleanup()
+            reject(new Error(`process exited before output matched ${pattern}:\n${output}`))
+          }
+        })
+        check()
+      })
+    },
+  }
+}

@@ -1,0 +1,232 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  freePort,
+  runCli,
+  type Spawned,
+  spawnCli,
+  tempDir,
+  writeConfig,
+} from '../helpers/process.ts'
+import { connect } from '../helpers/ws-client.ts'
+
+const STACK = /\n\s+at /
+
+async function loopbackConfig(dir: string, extra: Record<string, unknown> = {}) {
+  const client = await freePort()
+  const admin = await freePort()
+  const config = {
+    servers: [
+      { type: 'client', port: client, listen: '127.0.0.1' },
+      { type: 'admin', port: admin, listen: '127.0.0.1' },
+    ],
+    logs: [{ path: join(dir, 'logs', 'tidings.log') }],
+    pidfile: join(dir, 'run', 'tidings.pid'),
+    ...extra,
+  }
+  return { client, admin, config, path: writeConfig(dir, config) }
+}
+
+const running: Spawned[] = []
+afterEach(() => {
+  for (const spawned of running.splice(0)) spawned.child.kill('SIGKILL')
+})
+
+describe('tidings CLI', { timeout: 30_000 }, () => {
+  it('validates the embedded default with `test`', async () => {
+    const result = await runCli(['test'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('Configuration test OK.\n')
+  })
+
+  it("accepts aphlict_server.js's own flags: --config=FILE --test=true", async () => {
+    const dir = tempDir()
+    const { path } = await loopbackConfig(dir)
+    const result = await runCli([`--config=${path}`, '--test=true'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain('Configuration test OK.')
+  })
+
+  it('prints one clear line, no stack, and exits 1 for a config mistake', async () => {
+    const dir = tempDir()
+    const cases: [unknown, RegExp][] = [
+      ['{"servers": [', /^tidings: Configuration file is not properly formatted JSON\./],
+      [
+        {
+          servers: [
+            { type: 'client', port: 1 },
+            { type: 'admin', port: 1 },
+          ],
+        },
+        /^tidings: Two servers \(at indexes "0" and "1"\) both bind to the same port \("1"\)/,
+      ],
+      [
+        { servers: [{ type: 'client', port: 'x' }] },
+        /^tidings: Server \(at index "0"\): Parameter 'port' has invalid type/,
+      ],
+    ]
+    for (const [config, pattern] of cases) {
+      const result = await runCli(['test', '--config', writeConfig(dir, config)])
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(pattern)
+      expect(result.stderr.trim().split('\n')).toHaveLength(1)
+      expect(result.stderr).not.toMatch(STACK)
+    }
+    const missing = await runCli(['test', '--config', join(dir, 'nope.json')])
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toMatch(
+      /Failed to read configuration file ".*nope\.json"\. No such file\./
+    )
+  })
+
+  it('exits 2 with usage help for an unknown command or option', async () => {
+    const command = await runCli(['frobnicate'])
+    expect(command.code).toBe(2)
+    expect(command.stderr).toMatch(/Unknown command "frobnicate"/)
+    const option = await runCli(['run', '--colour'])
+    expect(option.code).toBe(2)
+    expect(option.stderr).not.toMatch(STACK)
+  })
+
+  it('prints help for every command', async () => {
+    for (const command of [
+      '',
+      'run',
+      'debug',
+      'start',
+      'stop',
+      'restart',
+      'status',
+      'test',
+      'notify',
+    ]) {
+      const result = await runCli([...(command ? [command] : []), '--help'])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(/^Usage: tidings/)
+    }
+  })
+
+  it('starts a daemon, reports status, refuses a second start and stops it', async () => {
+    const dir = tempDir()
+    const { config, path } = await loopbackConfig(dir)
+    const start = await runCli(['start', '--config', path])
+    expect(start.stderr).toBe('')
+    expect(start.code).toBe(0)
+    const pid = Number(/pid (\d+)/.exec(start.stdout)?.[1])
+    expect(readFileSync(config.pidfile, 'utf8').trim()).toBe(String(pid))
+
+    const status = await runCli(['status', '--config', path])
+    expect(status.code).toBe(0)
+    expect(status.stdout).toContain(`tidings (pid ${pid}) is running.`)
+    expect(status.stdout).toContain('"version":7')
+
+    const again = await runCli(['start', '--config', path])
+    expect(again.code).toBe(1)
+    expect(again.stdout).toContain(`already running (pid ${pid})`)
+
+    const stop = await runCli(['stop', '--config', path])
+    expect(stop.code).toBe(0)
+    expect(stop.stdout).toContain('exited normally')
+    expect(existsSync(config.pidfile)).toBe(false)
+    expect(() => process.kill(pid, 0)).toThrow()
+
+    const after = await runCli(['status', '--config', path])
+    expect(after.code).toBe(1)
+    expect(after.stdout).toContain('not running')
+    expect(readFileSync(config.logs[0]?.path as string, 'utf8')).toMatch(
+      /Started admin server \(Port \d+, No SSL\)\./
+    )
+  })
+
+  it('replaces a stale pidfile on start', async () => {
+    const dir = tempDir()
+    const { config, path } = await loopbackConfig(dir)
+    mkdirSync(join(dir, 'run'))
+    writeConfig(join(dir, 'run'), '999999999\n', 'tidings.pid') // no such process
+    const start = await runCli(['start', '--config', path])
+    expect(start.code).toBe(0)
+    const pid = Number(/pid (\d+)/.exec(start.stdout)?.[1])
+    expect(readFileSync(config.pidfile, 'utf8').trim()).toBe(String(pid))
+    expect((await runCli(['stop', '--config', path])).code).toBe(0)
+  })
+
+  it('fails start-up with exit 1 and a clear message when a port is taken, leaving nothing running', async () => {
+    const dir = tempDir()
+    const { admin, client, path } = await loopbackConfig(dir)
+    const blocker: Server = createServer()
+    await new Promise<void>((resolve) => blocker.listen(admin, '127.0.0.1', resolve))
+    try {
+      for (const args of [
+        ['start', '--config', path],
+        ['run', '--config', path],
+      ]) {
+        const result = await runCli(args)
+        expect(result.code).toBe(1)
+        expect(result.stdout + result.stderr).toMatch(
+          new RegExp(
+            `Unable to listen on 127\\.0\\.0\\.1:${admin} for the admin server \\(at index "1"\\): address already in use`
+          )
+        )
+        expect(result.stderr).not.toMatch(STACK)
+        await expect(connect(`ws://127.0.0.1:${client}/`, 1000)).rejects.toThrow()
+      }
+    } finally {
+      blocker.close()
+    }
+  })
+
+  it('runs in the foreground, delivers `notify`, and exits 0 on SIGTERM after closing sockets with 1001', async () => {
+    const dir = tempDir()
+    const { client, path } = await loopbackConfig(dir)
+    const server = spawnCli(['--config', path])
+    running.push(server)
+    await server.waitFor(/This server has fingerprint/)
+    const ws = await connect(`ws://127.0.0.1:${client}/`)
+    ws.send({ command: 'subscribe', data: ['PHID-USER-cli'] })
+    await ws.ping()
+    const notify = await runCli([
+      'notify',
+      '--config',
+      path,
+      '--subscriber',
+      'PHID-USER-cli',
+      '--message',
+      'hello',
+    ])
+    expect(notify.code).toBe(0)
+    expect(notify.stdout).toMatch(/Sent notification\. Receipt: \{"fingerprint":"\w{16}"\}/)
+    expect(await ws.next()).toMatchObject({
+      type: 'notification',
+      message: 'hello',
+      subscribers: ['PHID-USER-cli'],
+    })
+    server.child.kill('SIGTERM')
+    expect((await ws.closed).code).toBe(1001)
+    expect(await server.exited).toBe(0)
+  })
+
+  it('traces connections with --debug=1 and writes JSON log lines with --log-format json', async () => {
+    const dir = tempDir()
+    const { client, config, path } = await loopbackConfig(dir)
+    const server = spawnCli([`--config=${path}`, '--debug=1', '--log-format', 'json'])
+    running.push(server)
+    await server.waitFor(/fingerprint/)
+    const ws = await connect(`ws://127.0.0.1:${client}/~alpha/`)
+    await server.waitFor(/<Listener\/1\/alpha> Connected from 127\.0\.0\.1\./)
+    await ws.close()
+    server.child.kill('SIGTERM')
+    expect(await server.exited).toBe(0)
+    const lines = readFileSync(config.logs[0]?.path as string, 'utf8')
+      .trim()
+      .split('\n')
+    for (const line of lines)
+      expect(JSON.parse(line)).toMatchObject({
+        time: expect.any(String),
+        level: expect.any(String),
+        msg: expect.any(String),
+      })
+    expect(lines.some((line) => line.includes('Disconnected.'))).toBe(true)
+  })
+})
