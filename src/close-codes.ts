@@ -8,3 +8,5 @@ export const CLOSE_POLICY = 1008
 export const CLOSE_TOO_BIG = 1009
 /** The socket had more than `limits.slowConsumerBytes` waiting to be sent. */
 export const CLOSE_SLOW_CONSUMER = 4008
+/** The node is draining (restart or shutdown): reconnect, to another node, after a jittered delay. */
+export const CLOSE_DRAIN = 4000
