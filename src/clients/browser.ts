@@ -1,0 +1,391 @@
+/**
+ * `tidings/browser`: a resilient WebSocket client for tidings (and Aphlict) client servers.
+ *
+ * Given a list of client URLs it connects to one at random, and when the connection ends it
+ * reconnects to a random other one after a full-jitter exponential backoff. After every
+ * (re)connect it re-sends its subscriptions, and after a reconnect it asks for a `replay` of
+ * what it missed; repeats (replays, cluster copies) are dropped by `uniqueID`. A ping every
+ * 15 s keeps idle connections open through proxies and detects dead ones.
+ *
+ * No dependencies and web standards only; the WebSocket constructor, timers, clock and random
+ * source are injectable for tests.
+ */
+import { invalidOption, TidingsClientError } from './errors.ts'
+import type { TidingsMessage } from './message.ts'
+
+export type { ClientErrorCode } from './errors.ts'
+export { TidingsClientError } from './errors.ts'
+export type { TidingsMessage } from './message.ts'
+
+/** The part of the standard WebSocket the client uses. */
+export interface WebSocketLike {
+  readonly readyState: number
+  onopen: ((event: Event) => void) | null
+  onmessage: ((event: MessageEvent) => void) | null
+  onclose: ((event: CloseEvent) => void) | null
+  onerror: ((event: Event) => void) | null
+  send(data: string): void
+  close(code?: number, reason?: string): void
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike
+
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+export interface BackoffOptions {
+  /** Upper bound of the first delay; each failed attempt doubles it. @default 1000 */
+  baseMs?: number
+  /** Largest upper bound. @default 30000 */
+  capMs?: number
+  /** A connection open this long counts as good: the next delay starts from `baseMs` again. @default 5000 */
+  resetAfterMs?: number
+}
+
+export interface ClientOptions {
+  /** Client server URLs (`ws://` or `wss://`, with the `/~instance/` path if any). */
+  servers: readonly string[]
+  /** Subscriber ids to subscribe to from the start. */
+  subscriptions?: readonly string[]
+  backoff?: BackoffOptions
+  /** The servers' replay window (their `history.age`), ms. @default 60000 */
+  replayWindowMs?: number
+  /** Ping interval, ms; a connection that stays silent for a whole interval after a ping is dropped. 0 disables. @default 15000 */
+  pingIntervalMs?: number
+  /** How long a connection attempt may take to open, ms. @default 10000 */
+  connectTimeoutMs?: number
+  /** How many recent `uniqueID`s are remembered to drop repeats. @default 1024 */
+  dedupSize?: number
+  /** @default globalThis.WebSocket */
+  WebSocket?: WebSocketConstructor
+  /** @default the global setTimeout / clearTimeout */
+  timers?: Timers
+  /** Random numbers in [0, 1), for server choice and jitter. @default Math.random */
+  random?: () => number
+  /** Clock in ms. @default Date.now */
+  now?: () => number
+}
+
+/**
+ * `connecting`: an attempt to `url` is under way; `open`: connected to `url`;
+ * `reconnecting`: the connection to `url` ended (`code`, `reason`) and the next attempt, to
+ * `next`, starts in `delayMs`; `closed`: stopped, by `close()` or a close code that retrying
+ * would only repeat (1008, 1009).
+ */
+export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+export interface ClientStatus {
+  state: ClientState
+  url: string | undefined
+  code?: number
+  reason?: string
+  delayMs?: number
+  next?: string
+}
+
+export interface TidingsClient {
+  /** Adds subscriptions (sent now if connected, and again after every reconnect). */
+  subscribe(ids: string | readonly string[]): void
+  /** Removes subscriptions. */
+  unsubscribe(ids: string | readonly string[]): void
+  /** Listens for messages (each `uniqueID` once) or status changes; returns the unsubscribe function. */
+  on(event: 'message', listener: (message: TidingsMessage) => void): () => void
+  on(event: 'status', listener: (status: ClientStatus) => void): () => void
+  /** Stops: closes the socket (1000) and cancels any reconnect. */
+  close(): void
+  /** Connects now to a random server, e.g. after `closed` or when the network comes back. */
+  reconnect(): void
+  /** The latest status. */
+  readonly status: ClientStatus
+  /** The current subscriptions. */
+  readonly subscriptions: readonly string[]
+}
+
+/** Close codes meaning "this server is going away: reconnect elsewhere" (1001 shutdown, 1012 restart, 1013 try later, 4000-4099 drain; 4008 excepted). */
+export function isReconnectElsewhere(code: number): boolean {
+  return (
+    code === 1001 ||
+    code === 1012 ||
+    code === 1013 ||
+    (code >= 4000 && code < 4100 && code !== 4008)
+  )
+}
+
+/** Close codes after which reconnecting would only be refused again: 1008 policy (e.g. too many subscriptions), 1009 frame too big. */
+export function isFatalClose(code: number): boolean {
+  return code === 1008 || code === 1009
+}
+
+/** The full-jitter delay for the `attempt`-th consecutive failure (0-based): uniform in [0, min(cap, base * 2^attempt)). */
+export function backoffDelay(
+  attempt: number,
+  baseMs: number,
+  capMs: number,
+  random: () => number
+): number {
+  return Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt))
+}
+
+/** Extra replay age covering messages in flight when the last one arrived; repeats are dropped by `uniqueID`. */
+const REPLAY_SLACK_MS = 1000
+/** Ids per subscribe frame, well under the servers' frame limit. */
+const SUBSCRIBE_CHUNK = 256
+const OPEN = 1
+/** The code reported when a connection ends without a close frame (failed attempt, timeout, no pong). */
+const ABNORMAL = 1006
+
+const defaultTimers: Timers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
+}
+
+function checkPositive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  zero = false
+): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !(value > 0 || (zero && value === 0)) || value === Infinity) {
+    invalidOption(
+      name,
+      `must be a ${zero ? 'non-negative' : 'positive'} number, got ${String(value)}.`
+    )
+  }
+  return value
+}
+
+function idList(ids: string | readonly string[], method: string): string[] {
+  const list = typeof ids === 'string' ? [ids] : ids
+  if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) {
+    throw new TidingsClientError(
+      'options_invalid',
+      `${method}() takes a subscriber id or a list of ids (strings).`
+    )
+  }
+  return list
+}
+
+export function createClient(options: ClientOptions): TidingsClient {
+  if (!Array.isArray(options?.servers) || options.servers.length === 0) {
+    invalidOption('servers', 'must be a non-empty list of ws:// or wss:// URLs.')
+  }
+  const servers = options.servers.map((server, index) => {
+    let url: URL | undefined
+    try {
+      url = new URL(server)
+    } catch {}
+    if (url?.protocol !== 'ws:' && url?.protocol !== 'wss:') {
+      invalidOption(`servers[${index}]`, `must be a ws:// or wss:// URL, got "${String(server)}".`)
+    }
+    return server
+  })
+  const backoff = options.backoff ?? {}
+  const baseMs = checkPositive('backoff.baseMs', backoff.baseMs, 1000)
+  const capMs = checkPositive('backoff.capMs', backoff.capMs, 30_000)
+  const resetAfterMs = checkPositive('backoff.resetAfterMs', backoff.resetAfterMs, 5000, true)
+  const replayWindowMs = checkPositive('replayWindowMs', options.replayWindowMs, 60_000)
+  const pingIntervalMs = checkPositive('pingIntervalMs', options.pingIntervalMs, 15_000, true)
+  const connectTimeoutMs = checkPositive('connectTimeoutMs', options.connectTimeoutMs, 10_000)
+  const dedupSize = Math.floor(checkPositive('dedupSize', options.dedupSize, 1024))
+  const Socket = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined)
+  if (typeof Socket !== 'function')
+    invalidOption('WebSocket', 'is required where there is no global WebSocket.')
+  const timers = options.timers ?? defaultTimers
+  const random = options.random ?? Math.random
+  const now = options.now ?? Date.now
+
+  const subscriptions = new Set(idList(options.subscriptions ?? [], 'subscriptions'))
+  const messageListeners = new Set<(message: TidingsMessage) => void>()
+  const statusListeners = new Set<(status: ClientStatus) => void>()
+  // The last `dedupSize` uniqueIDs: a set for lookup, a ring for eviction order.
+  const seen = new Set<string>()
+  const ring: (string | undefined)[] = new Array(dedupSize)
+  let ringAt = 0
+
+  const startedAt = now()
+  let status: ClientStatus = { state: 'connecting', url: undefined }
+  let socket: WebSocketLike | undefined
+  let url: string | undefined
+  let openedAt: number | undefined
+  let lastSeenAt: number | undefined
+  let failures = 0
+  let replayOnOpen = false
+  let silent = false
+  let stopped = false
+  let timer: unknown
+  let pingTimer: unknown
+
+  function report(next: ClientStatus): void {
+    status = next
+    for (const listener of statusListeners) call(listener, next)
+  }
+
+  function call<T>(listener: (value: T) => void, value: T): void {
+    try {
+      listener(value)
+    } catch (error) {
+      // A listener's bug must not break delivery to the others or the connection.
+      if (typeof reportError === 'function') reportError(error)
+      else console.error(error)
+    }
+  }
+
+  function send(frame: unknown): void {
+    if (socket?.readyState === OPEN) socket.send(JSON.stringify(frame))
+  }
+
+  function sendSubscriptions(command: 'subscribe' | 'unsubscribe', ids: readonly string[]): void {
+    for (let i = 0; i < ids.length; i += SUBSCRIBE_CHUNK) {
+      send({ command, data: ids.slice(i, i + SUBSCRIBE_CHUNK) })
+    }
+  }
+
+  /** Forgets the current socket: no more events from it, timers cleared, closed if still live. */
+  function release(): void {
+    timers.clearTimeout(timer)
+    timers.clearTimeout(pingTimer)
+    const old = socket
+    socket = undefined
+    if (!old) return
+    old.onopen = old.onmessage = old.onclose = old.onerror = null
+    try {
+      if (old.readyState <= OPEN) old.close(1000)
+    } catch {}
+  }
+
+  function pick(avoid: string | undefined): string {
+    const choices = servers.length > 1 ? servers.filter((server) => server !== avoid) : servers
+    return choices[Math.floor(random() * choices.length)] ?? (servers[0] as string)
+  }
+
+  function connect(target: string): void {
+    release()
+    url = target
+    openedAt = undefined
+    report({ state: 'connecting', url: target })
+    let ws: WebSocketLike
+    try {
+      ws = new (Socket as WebSocketConstructor)(target)
+    } catch (error) {
+      lost(ABNORMAL, `cannot connect: ${(error as Error).message}`)
+      return
+    }
+    socket = ws
+    ws.onopen = opened
+    ws.onmessage = (event) => received(event.data)
+    ws.onclose = (event) => lost(event.code, event.reason)
+    ws.onerror = null
+    timer = timers.setTimeout(() => lost(ABNORMAL, 'connect timed out'), connectTimeoutMs)
+  }
+
+  function opened(): void {
+    timers.clearTimeout(timer)
+    openedAt = now()
+    silent = false
+    sendSubscriptions('subscribe', [...subscriptions])
+    if (replayOnOpen && subscriptions.size > 0) {
+      const since = lastSeenAt ?? startedAt
+      const age = Math.min(replayWindowMs, Math.max(1, now() - since + REPLAY_SLACK_MS))
+      send({ command: 'replay', data: { age } })
+    }
+    schedulePing()
+    report({ state: 'open', url })
+  }
+
+  function schedulePing(): void {
+    if (pingIntervalMs === 0) return
+    pingTimer = timers.setTimeout(() => {
+      if (silent) {
+        lost(ABNORMAL, 'no answer to ping')
+        return
+      }
+      silent = true
+      send({ command: 'ping', data: null })
+      schedulePing()
+    }, pingIntervalMs)
+  }
+
+  function received(data: unknown): void {
+    silent = false
+    if (typeof data !== 'string') return
+    let message: unknown
+    try {
+      message = JSON.parse(data)
+    } catch {
+      return
+    }
+    if (message === null || typeof message !== 'object' || Array.isArray(message)) return
+    const { type, uniqueID } = message as TidingsMessage
+    if (type === 'pong') return
+    lastSeenAt = now()
+    if (typeof uniqueID === 'string') {
+      if (seen.has(uniqueID)) return
+      const evicted = ring[ringAt]
+      if (evicted !== undefined) seen.delete(evicted)
+      ring[ringAt] = uniqueID
+      ringAt = (ringAt + 1) % dedupSize
+      seen.add(uniqueID)
+    }
+    for (const listener of messageListeners) call(listener, message as TidingsMessage)
+  }
+
+  /** The connection (or attempt) ended without `close()`: reconnect, unless retrying is futile. */
+  function lost(code: number, reason: string): void {
+    const from = url
+    const good = openedAt !== undefined && now() - openedAt >= resetAfterMs
+    release()
+    replayOnOpen = true
+    if (isFatalClose(code)) {
+      report({ state: 'closed', url: from, code, reason })
+      return
+    }
+    if (good) failures = 0
+    const delayMs = backoffDelay(failures++, baseMs, capMs, random)
+    const next = pick(from)
+    report({ state: 'reconnecting', url: from, code, reason, delayMs, next })
+    timer = timers.setTimeout(() => connect(next), delayMs)
+  }
+
+  queueMicrotask(() => {
+    if (!stopped && !socket && status.state === 'connecting') connect(pick(undefined))
+  })
+
+  return {
+    subscribe(ids) {
+      const fresh = idList(ids, 'subscribe').filter((id) => !subscriptions.has(id))
+      for (const id of fresh) subscriptions.add(id)
+      sendSubscriptions('subscribe', fresh)
+    },
+    unsubscribe(ids) {
+      const gone = idList(ids, 'unsubscribe').filter((id) => subscriptions.delete(id))
+      sendSubscriptions('unsubscribe', gone)
+    },
+    on(event: 'message' | 'status', listener: (value: never) => void) {
+      const listeners = (event === 'message' ? messageListeners : statusListeners) as Set<unknown>
+      listeners.add(listener)
+      return () => {
+        listeners.delete(listener)
+      }
+    },
+    close() {
+      if (stopped) return
+      stopped = true
+      replayOnOpen = true
+      release()
+      report({ state: 'closed', url, code: 1000, reason: 'closed by the client' })
+    },
+    reconnect() {
+      stopped = false
+      connect(pick(undefined))
+    },
+    get status() {
+      return status
+    },
+    get subscriptions() {
+      return [...subscriptions]
+    },
+  }
+}
