@@ -10,6 +10,8 @@ import { generateFingerprint } from './fingerprint.ts'
 import { Hub } from './hub/hub.ts'
 import { outboundFromValue } from './hub/outbound.ts'
 import type { Clock, Logger, Scheduler } from './ports.ts'
+import { DedupCache, type DedupOptions } from './relay/dedup.ts'
+import { identify, relayBody, takeOrigin } from './relay/envelope.ts'
 
 /** Aphlict's status `version`; Phorge shows it on its services page. */
 export const STATUS_VERSION = 7
@@ -21,11 +23,14 @@ export interface TidingsOptions {
   scheduler: Scheduler
   /** Defaults to a fresh random one, as Aphlict generates per process. */
   fingerprint?: string
+  /** Bounds of the duplicate-message memory; defaults to 100,000 identities for 120 s. */
+  dedup?: DedupOptions
 }
 
 /** Hands accepted messages on to the cluster (see src/relay). */
 export interface Forwarder {
-  forward(instance: string, message: Record<string, unknown>, touched: readonly string[]): void
+  /** `body` is the JSON to relay (UTF-8, touched stamped); it must not block the caller. */
+  forward(instance: string, body: Uint8Array, touched: readonly string[]): void
 }
 
 /** Counters of rejected input, for metrics. */
@@ -55,11 +60,17 @@ export class Tidings {
   readonly rejected: RejectStats = { badBodies: 0, badFrames: 0 }
   readonly frames: FrameContext
   forwarder: Forwarder | undefined
+  /** Messages dropped because this node had already accepted them (by uniqueID or origin id). */
+  duplicates = 0
+  readonly dedup: DedupCache
+  #sequence = 0
+  readonly #nextOrigin = (): string => `${this.fingerprint}:${(++this.#sequence).toString(36)}`
 
   constructor(readonly options: TidingsOptions) {
     const { config, clock, logger, scheduler } = options
     this.fingerprint = options.fingerprint ?? generateFingerprint()
     this.startedAt = clock.now()
+    this.dedup = new DedupCache(options.dedup ?? { size: 100_000, age: 120_000 })
     this.hub = new Hub({ clock, logger, scheduler, limits: config.limits, history: config.history })
     this.frames = {
       hub: this.hub,
@@ -73,7 +84,9 @@ export class Tidings {
 
   /**
    * Accepts a checked message for `instance`. A message that already carries this node's
-   * fingerprint has been here before and is dropped. Returns whether it was delivered.
+   * fingerprint has been here before and is dropped (Aphlict's rule); so is one whose
+   * identity (uniqueID, or the origin id tidings adds) was accepted recently, which makes
+   * delivery exactly-once in any topology. Returns whether it was delivered.
    */
   ingest(instance: string, message: AdminMessage): boolean {
     const { logger } = this.options
@@ -82,11 +95,18 @@ export class Tidings {
     }
     this.hub.instance(instance).messagesIn++
     if (message.touched.includes(this.fingerprint)) return false
+    const { value } = message
+    const origin = takeOrigin(value)
+    const identity = identify(instance, value, origin, this.forwarder && this.#nextOrigin)
+    if (identity && !this.dedup.add(identity.key, this.options.clock.now())) {
+      this.duplicates++
+      return false
+    }
     const touched = [...message.touched, this.fingerprint]
-    message.value.touched = touched
-    const outbound = outboundFromValue(message.value)
+    value.touched = touched
+    const outbound = outboundFromValue(value)
     this.hub.publish(instance, message.subscribers, outbound)
-    this.forwarder?.forward(instance, message.value, touched)
+    this.forwarder?.forward(instance, relayBody(outbound, identity?.origin), touched)
     return true
   }
 

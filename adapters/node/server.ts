@@ -13,16 +13,21 @@ import { createClientApp, upgradeInstance } from '../../src/client/app.ts'
 import { handleFrame } from '../../src/client/frames.ts'
 import { CLOSE_GOING_AWAY } from '../../src/close-codes.ts'
 import type { Config } from '../../src/config/schema.ts'
-import type { Clock, Logger } from '../../src/ports.ts'
+import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
+import { Relay } from '../../src/relay/relay.ts'
+import { clusterStatusExtras } from '../../src/relay/status.ts'
 import { Tidings } from '../../src/tidings.ts'
 import { ClientWebSocket } from './client-socket.ts'
 import { bindAll, createEntryServer, listenAddress } from './listen.ts'
+import { UndiciPeerTransport } from './peer-transport.ts'
 
 export interface NodeServerOptions {
   config: Config
   logger: Logger
   clock?: Clock
   fingerprint?: string
+  /** How relays reach `cluster` peers; undici pools by default. */
+  peerTransport?: PeerTransport
 }
 
 export interface BoundServer {
@@ -35,6 +40,8 @@ export interface BoundServer {
 
 export interface RunningServer {
   readonly tidings: Tidings
+  /** The cluster relay, when `cluster` lists peers. */
+  readonly relay: Relay | undefined
   readonly servers: readonly BoundServer[]
   /** `ws://host:port` (or wss) of the first client server; `http://…` of the first admin server. */
   url(type: 'client' | 'admin'): string
@@ -61,13 +68,27 @@ function frameText(data: RawData): string {
 export async function startServer(options: NodeServerOptions): Promise<RunningServer> {
   const { config, logger } = options
   const clock = options.clock ?? systemClock
+  const scheduler = { defer: (task: () => void) => setImmediate(task) }
   const tidings = new Tidings({
     config,
     clock,
     logger,
-    scheduler: { defer: (task) => setImmediate(task) },
+    scheduler,
+    dedup: { size: config.relay.dedupSize, age: config.relay.dedupAge },
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
   })
+  const relay =
+    config.cluster.length === 0
+      ? undefined
+      : new Relay({
+          config,
+          fingerprint: tidings.fingerprint,
+          transport: options.peerTransport ?? new UndiciPeerTransport(config.relay),
+          clock,
+          logger,
+          scheduler,
+        })
+  tidings.forwarder = relay
   const { perMessageDeflate, heartbeat } = config.websocket
   const wss = new WebSocketServer({
     noServer: true,
@@ -130,7 +151,16 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   }
 
   const adminListener = getRequestListener(
-    createAdminApp({ tidings, logger, bodyBytes: config.limits.bodyBytes }).fetch
+    createAdminApp({
+      tidings,
+      logger,
+      bodyBytes: config.limits.bodyBytes,
+      statusExtras: clusterStatusExtras(tidings, relay),
+      secret: config.secret,
+      trustLoopback: config.relay.trustLoopback,
+      remoteAddress: (c) =>
+        (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
+    }).fetch
   )
   const clientListener = getRequestListener(createClientApp().fetch)
   const entries = config.servers.map((entry, index) => {
@@ -158,6 +188,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     )
   }
   logger.log(`This server has fingerprint "${tidings.fingerprint}".`)
+  relay?.recogniseLocal(servers.filter((bound) => bound.type === 'admin'))
 
   const sweep = setInterval(() => tidings.hub.sweep(), SWEEP_INTERVAL_MS)
   sweep.unref()
@@ -166,6 +197,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
 
   return {
     tidings,
+    relay,
     servers,
     url(type) {
       const bound = servers.find((server) => server.type === type)
@@ -182,7 +214,11 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       const stopped = entries.map(({ server }) => stopListening(server))
       const sockets = liveSockets(tidings)
       tidings.hub.closeAll(CLOSE_GOING_AWAY, 'server shutting down')
-      await waitForClose(sockets, timeoutMs)
+      // Queued relays get a bounded flush while client sockets close; then the pools close.
+      await Promise.all([
+        waitForClose(sockets, timeoutMs),
+        relay?.close(Math.min(timeoutMs, config.relay.flushTimeout)),
+      ])
       for (const { server } of entries) server.closeAllConnections()
       await Promise.all(stopped)
       wss.close()

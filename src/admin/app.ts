@@ -2,10 +2,11 @@
  * The admin port as a Hono app: `POST /?instance=` publishes, `/status/` reports.
  * Same routes on Node and Workers; the adapter only serves it.
  */
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { RequestError } from '../errors.ts'
 import { instanceFromQuery, isValidInstance } from '../instance.ts'
 import type { Logger } from '../ports.ts'
+import { isLoopbackAddress, SECRET_HEADER, secretMatches } from '../relay/secret.ts'
 import type { StatusBody, Tidings } from '../tidings.ts'
 import { parseMessage, readBody } from './body.ts'
 
@@ -16,6 +17,25 @@ export interface AdminAppOptions {
   bodyBytes: number
   /** Extra status keys (after Aphlict's), e.g. cluster peers. */
   statusExtras?: (status: StatusBody) => void
+  /** When set, POSTs must carry it in `X-Tidings-Secret` (relays from peers do). */
+  secret?: string | null | undefined
+  /** Let POSTs from loopback addresses through without the secret (e.g. Phorge on this host). */
+  trustLoopback?: boolean
+  /** The request's remote address, when the runtime knows it (needed for trustLoopback). */
+  remoteAddress?: (c: Context) => string | undefined
+}
+
+const UNAUTHORIZED = new RequestError(
+  'unauthorized',
+  401,
+  'This admin server requires the cluster secret in the "X-Tidings-Secret" header (see "secret" in the configuration).'
+)
+
+async function checkSecret(options: AdminAppOptions, c: Context): Promise<void> {
+  const { secret } = options
+  if (!secret) return
+  if (options.trustLoopback && isLoopbackAddress(options.remoteAddress?.(c))) return
+  if (!(await secretMatches(c.req.header(SECRET_HEADER) ?? null, secret))) throw UNAUTHORIZED
 }
 
 function instanceOf(query: string | undefined): string {
@@ -42,6 +62,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   })
 
   app.post('/', async (c) => {
+    await checkSecret(options, c)
     const instance = instanceOf(c.req.query('instance'))
     const message = parseMessage(await readBody(c.req.raw, options.bodyBytes))
     tidings.ingest(instance, message)

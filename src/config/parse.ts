@@ -152,6 +152,19 @@ function checkCluster(peers: PeerEntry[]): void {
   })
 }
 
+function checkRelay(relay: Config['relay']): void {
+  if (relay.retryMax < relay.retryBase) {
+    throw new ConfigError(
+      `Parameter 'relay.retryMax' (${relay.retryMax}) must be at least 'relay.retryBase' (${relay.retryBase}).`
+    )
+  }
+  if (relay.dedupSize > 0 && relay.dedupAge < relay.maxAge) {
+    throw new ConfigError(
+      `Parameter 'relay.dedupAge' (${relay.dedupAge}) must be at least 'relay.maxAge' (${relay.maxAge}): a relayed copy may arrive that late and must still be recognised.`
+    )
+  }
+}
+
 /**
  * Validates a parsed configuration file (any JSON value) and fills in defaults.
  * @throws ConfigError naming the offending key, index or value.
@@ -169,6 +182,7 @@ export function parseConfig(input: unknown): Config {
     check(peerSchema, entry, (inner) => `Cluster peer (at index "${index}"): ${inner}`)
   )
   checkCluster(cluster)
+  checkRelay(top.relay)
   return { ...top, servers, logs, cluster }
 }
 

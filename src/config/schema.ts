@@ -70,6 +70,41 @@ export const websocketSchema = z.strictObject({
   heartbeat: z.number().int().min(0).default(30_000),
 })
 
+/** tidings: how this node relays to its `cluster` peers and deduplicates what it receives. */
+export const relaySchema = z.strictObject({
+  /** Milliseconds one relay request may take, connect to receipt, before it counts as failed. */
+  timeout: z.number().int().min(50).max(600_000).default(5000),
+  /** Milliseconds to establish a connection (TCP and TLS) to a peer. */
+  connectTimeout: z.number().int().min(50).max(600_000).default(2000),
+  /** Requests in flight per peer, and connections in its keep-alive pool. */
+  window: z.number().int().min(1).max(64).default(4),
+  /** Messages waiting per peer; past it the oldest is dropped (and counted). */
+  queue: z.number().int().min(1).max(1_000_000).default(1024),
+  /** Bytes of bodies waiting per peer; past it the oldest is dropped. */
+  queueBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(16 * 1024 * 1024),
+  /** Milliseconds a queued message stays worth relaying; older ones are dropped. */
+  maxAge: z.number().int().min(100).max(3_600_000).default(30_000),
+  /** First retry delay in ms; doubles per consecutive failure (full jitter), up to retryMax. */
+  retryBase: z.number().int().min(1).max(600_000).default(200),
+  retryMax: z.number().int().min(1).max(3_600_000).default(30_000),
+  /** Consecutive failures that open a peer's circuit (log line, one probe at a time). */
+  failures: z.number().int().min(1).max(1000).default(3),
+  /** Message identities remembered for deduplication; 0 turns deduplication off. */
+  dedupSize: z.number().int().min(0).max(10_000_000).default(100_000),
+  /** Milliseconds an identity is remembered; must cover maxAge. */
+  dedupAge: z.number().int().min(1000).max(86_400_000).default(120_000),
+  /** PEM file of extra CA certificates trusted for https peers (system CAs stay trusted). */
+  ca: z.string().min(1).nullable().optional(),
+  /** Accept admin POSTs from loopback addresses without the secret (Phorge cannot send it). */
+  trustLoopback: z.boolean().default(false),
+  /** Milliseconds shutdown waits for queued relays to go out. */
+  flushTimeout: z.number().int().min(0).max(60_000).default(2000),
+})
+
 export const configSchema = z.strictObject({
   servers: z.array(z.unknown()),
   logs: z.array(z.unknown()).optional(),
@@ -81,6 +116,7 @@ export const configSchema = z.strictObject({
   websocket: websocketSchema.prefault({}),
   /** Shared secret required on admin POSTs and relays when set. */
   secret: z.string().min(1).nullable().optional(),
+  relay: relaySchema.prefault({}),
 })
 
 export type ServerEntry = z.infer<typeof serverSchema>
@@ -89,6 +125,7 @@ export type PeerEntry = z.infer<typeof peerSchema>
 export type HistoryOptions = z.infer<typeof historySchema>
 export type Limits = z.infer<typeof limitsSchema>
 export type WebSocketOptions = z.infer<typeof websocketSchema>
+export type RelayOptions = z.infer<typeof relaySchema>
 
 /** A configuration that passed every check, with defaults filled in. */
 export type Config = Omit<z.infer<typeof configSchema>, 'servers' | 'logs' | 'cluster'> & {

@@ -1,0 +1,107 @@
+/**
+ * The cluster relay: hands every accepted message to each `cluster` peer's queue and sends
+ * them in the background (after the admin POST has been answered), Aphlict's wire format
+ * on the way out. Runtime-free: the adapter supplies the PeerTransport.
+ */
+import type { Config } from '../config/schema.ts'
+import type { Clock, Logger, PeerAddress, PeerTransport, Scheduler } from '../ports.ts'
+import type { Forwarder } from '../tidings.ts'
+import { Peer, type PeerStatus, type PeerTuning } from './peer.ts'
+import { isLocalAdmin, type LocalAdmin } from './self.ts'
+import { globalTimers, type Timers } from './timers.ts'
+
+export interface RelayOptions {
+  config: Pick<Config, 'cluster' | 'secret' | 'relay'>
+  /** This server's fingerprint (Tidings.fingerprint). */
+  fingerprint: string
+  transport: PeerTransport
+  clock: Clock
+  logger: Logger
+  scheduler: Scheduler
+  timers?: Timers
+  random?: () => number
+  /** Called with each answered relay's round-trip time in ms, per peer origin. */
+  observe?: (origin: string, ms: number) => void
+}
+
+/** `http://host:port` for a cluster entry, with IPv6 literals bracketed. */
+export function peerOrigin(entry: { host: string; port: number; protocol: string }): string {
+  const host =
+    entry.host.includes(':') && !entry.host.startsWith('[') ? `[${entry.host}]` : entry.host
+  return `${entry.protocol}://${host}:${entry.port}`
+}
+
+export class Relay implements Forwarder {
+  readonly peers: readonly Peer[]
+  readonly #options: RelayOptions
+  readonly #timers: Timers
+  #pumpScheduled = false
+  #closed = false
+
+  constructor(options: RelayOptions) {
+    this.#options = options
+    this.#timers = options.timers ?? globalTimers
+    const { config } = options
+    const tuning: PeerTuning = config.relay
+    const context = {
+      transport: options.transport,
+      clock: options.clock,
+      logger: options.logger,
+      timers: this.#timers,
+      tuning,
+      selfFingerprint: options.fingerprint,
+      random: options.random ?? Math.random,
+      observe: options.observe,
+    }
+    this.peers = config.cluster.map((entry) => {
+      const secret = entry.secret ?? config.secret ?? undefined
+      const address: PeerAddress = { origin: peerOrigin(entry), secret }
+      return new Peer(address, context)
+    })
+  }
+
+  /**
+   * Marks the peers that name one of this process's admin servers by a loopback address as
+   * this server, so nothing is ever sent to them (others are recognised by their receipt).
+   */
+  recogniseLocal(locals: readonly LocalAdmin[]): void {
+    this.#options.config.cluster.forEach((entry, index) => {
+      if (isLocalAdmin(entry, locals)) this.peers[index]?.markSelf()
+    })
+  }
+
+  /** Queues `body` for every peer that does not have it yet; sends on the next turn. */
+  forward(instance: string, body: Uint8Array, touched: readonly string[]): void {
+    if (this.#closed || this.peers.length === 0) return
+    const entry = { instance, body, touched, at: this.#options.clock.now() }
+    for (const peer of this.peers) peer.enqueue(entry)
+    if (this.#pumpScheduled) return
+    this.#pumpScheduled = true
+    // Deferred so the POST that brought the message is answered before any relay goes out.
+    this.#options.scheduler.defer(() => {
+      this.#pumpScheduled = false
+      for (const peer of this.peers) peer.pump()
+    })
+  }
+
+  status(): PeerStatus[] {
+    return this.peers.map((peer) => peer.status())
+  }
+
+  /** Resolves when every reachable peer's queue has gone out, or after `timeoutMs`. */
+  async flush(timeoutMs: number): Promise<void> {
+    const deadline = this.#options.clock.now() + timeoutMs
+    while (!this.peers.every((peer) => peer.settled) && this.#options.clock.now() < deadline) {
+      await new Promise<void>((resolve) => this.#timers.setTimeout(resolve, 10))
+    }
+  }
+
+  /** Flushes (bounded), then stops every peer and closes the transport. Idempotent. */
+  async close(flushMs: number): Promise<void> {
+    if (this.#closed) return
+    await this.flush(flushMs)
+    this.#closed = true
+    for (const peer of this.peers) peer.stop()
+    await this.#options.transport.close?.()
+  }
+}
