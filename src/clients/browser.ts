@@ -10,6 +10,13 @@
  * No dependencies and web standards only; the WebSocket constructor, timers, clock and random
  * source are injectable for tests.
  */
+import {
+  CLOSE_DRAIN,
+  CLOSE_GOING_AWAY,
+  CLOSE_POLICY,
+  CLOSE_SLOW_CONSUMER,
+  CLOSE_TOO_BIG,
+} from '../close-codes.ts'
 import { invalidOption, TidingsClientError } from './errors.ts'
 import type { TidingsMessage } from './message.ts'
 
@@ -103,19 +110,25 @@ export interface TidingsClient {
   readonly subscriptions: readonly string[]
 }
 
-/** Close codes meaning "this server is going away: reconnect elsewhere" (1001 shutdown, 1012 restart, 1013 try later, 4000-4099 drain; 4008 excepted). */
+/**
+ * Close codes meaning "this server is going away: reconnect elsewhere": 1001 (shutdown),
+ * 1012 (restart), 1013 (try again later) and 4000-4099 (4000: drain), except 4008.
+ */
 export function isReconnectElsewhere(code: number): boolean {
   return (
-    code === 1001 ||
+    code === CLOSE_GOING_AWAY ||
     code === 1012 ||
     code === 1013 ||
-    (code >= 4000 && code < 4100 && code !== 4008)
+    (code >= CLOSE_DRAIN && code < CLOSE_DRAIN + 100 && code !== CLOSE_SLOW_CONSUMER)
   )
 }
 
-/** Close codes after which reconnecting would only be refused again: 1008 policy (e.g. too many subscriptions), 1009 frame too big. */
+/**
+ * Close codes after which reconnecting would only be refused again: 1008 (policy, e.g. too
+ * many subscriptions) and 1009 (a frame over the server's size limit).
+ */
 export function isFatalClose(code: number): boolean {
-  return code === 1008 || code === 1009
+  return code === CLOSE_POLICY || code === CLOSE_TOO_BIG
 }
 
 /** The full-jitter delay for the `attempt`-th consecutive failure (0-based): uniform in [0, min(cap, base * 2^attempt)). */
@@ -133,6 +146,8 @@ const REPLAY_SLACK_MS = 1000
 /** Ids per subscribe frame, well under the servers' frame limit. */
 const SUBSCRIBE_CHUNK = 256
 const OPEN = 1
+/** How long a server that closed with a "reconnect elsewhere" code is avoided. */
+const AVOID_MS = 60_000
 /** The code reported when a connection ends without a close frame (failed attempt, timeout, no pong). */
 const ABNORMAL = 1006
 
@@ -204,6 +219,8 @@ export function createClient(options: ClientOptions): TidingsClient {
   const seen = new Set<string>()
   const ring: (string | undefined)[] = new Array(dedupSize)
   let ringAt = 0
+  /** Servers that closed with a "reconnect elsewhere" code, and until when to avoid them. */
+  const goingAway = new Map<string, number>()
 
   const startedAt = now()
   let status: ClientStatus = { state: 'connecting', url: undefined }
@@ -256,9 +273,16 @@ export function createClient(options: ClientOptions): TidingsClient {
     } catch {}
   }
 
-  function pick(avoid: string | undefined): string {
-    const choices = servers.length > 1 ? servers.filter((server) => server !== avoid) : servers
-    return choices[Math.floor(random() * choices.length)] ?? (servers[0] as string)
+  /**
+   * A random server: not `last` (the one just lost) and none that said "going away" in the
+   * last AVOID_MS, unless that leaves nothing.
+   */
+  function pick(last: string | undefined): string {
+    const at = now()
+    const others = servers.filter((server) => server !== last)
+    const preferred = others.filter((server) => !((goingAway.get(server) ?? 0) > at))
+    const choices = preferred.length > 0 ? preferred : others.length > 0 ? others : servers
+    return choices[Math.floor(random() * choices.length)] ?? (choices[0] as string)
   }
 
   function connect(target: string): void {
@@ -342,6 +366,7 @@ export function createClient(options: ClientOptions): TidingsClient {
       report({ state: 'closed', url: from, code, reason })
       return
     }
+    if (from !== undefined && isReconnectElsewhere(code)) goingAway.set(from, now() + AVOID_MS)
     if (good) failures = 0
     const delayMs = backoffDelay(failures++, baseMs, capMs, random)
     const next = pick(from)

@@ -258,6 +258,41 @@ describe('browser client: close codes', () => {
     }
   )
 
+  it('keeps away from a server that said "going away" for a minute, not just for one pick', async () => {
+    for (let seed = 0; seed < 20; seed++) {
+      const h = harness({ random: seeded(seed), pingIntervalMs: 0 })
+      const draining = await h.start()
+      draining.open()
+      draining.drop(4000, 'draining')
+      vi.advanceTimersByTime(lastDelay(h))
+      const second = h.last()
+      second.open()
+      second.drop(1006)
+      // Neither the server just lost nor the draining one: the third.
+      expect(h.client.status.next).toBe(
+        SERVERS.find((url) => url !== draining.url && url !== second.url)
+      )
+      h.client.close()
+    }
+  })
+
+  it('goes back to a server that drained once the minute is over', async () => {
+    const seen = new Set<string>()
+    const h = harness({ random: seeded(9), pingIntervalMs: 0 })
+    const draining = await h.start()
+    draining.open()
+    draining.drop(4000)
+    vi.advanceTimersByTime(60_000)
+    for (let i = 0; i < 30; i++) {
+      vi.advanceTimersByTime(lastDelay(h))
+      h.last().open()
+      vi.advanceTimersByTime(5000)
+      h.last().drop(1006)
+      seen.add(h.client.status.next as string)
+    }
+    expect(seen).toContain(draining.url)
+  })
+
   it.each([1008, 1009])('stops after %i: reconnecting would be refused again', async (code) => {
     const h = harness()
     const socket = await h.start()
