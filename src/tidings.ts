@@ -9,6 +9,7 @@ import type { Config } from './config/schema.ts'
 import { generateFingerprint } from './fingerprint.ts'
 import { Hub } from './hub/hub.ts'
 import { outboundFromValue } from './hub/outbound.ts'
+import { type LimitStats, newLimitStats } from './limit-stats.ts'
 import type { Clock, Logger, Scheduler } from './ports.ts'
 import { DedupCache, type DedupOptions } from './relay/dedup.ts'
 import { identify, relayBody, takeOrigin } from './relay/envelope.ts'
@@ -58,6 +59,8 @@ export class Tidings {
   readonly hub: Hub
   readonly startedAt: number
   readonly rejected: RejectStats = { badBodies: 0, badFrames: 0 }
+  /** Refusals and closes per limit (connections, frames, subscriptions, bodies). */
+  readonly limited: LimitStats = newLimitStats()
   readonly frames: FrameContext
   forwarder: Forwarder | undefined
   /** Messages dropped because this node had already accepted them (by uniqueID or origin id). */
@@ -79,6 +82,12 @@ export class Tidings {
       onBadFrame: () => {
         this.rejected.badFrames++
       },
+      // Read on use, so a reload that changes it takes effect.
+      get framesPerSecond() {
+        return config.limits.framesPerSecond
+      },
+      clock,
+      limited: this.limited,
     }
   }
 

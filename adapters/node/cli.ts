@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util'
 import { ConfigError } from '../../src/errors.ts'
 import { loadConfig } from './config-file.ts'
-import { daemonStatus, startDaemon, stopDaemon } from './daemon.ts'
+import { daemonStatus, reloadDaemon, startDaemon, stopDaemon } from './daemon.ts'
 import { StartupError } from './listen.ts'
 import { notify } from './notify.ts'
 import { run } from './run.ts'
@@ -20,8 +20,9 @@ Commands:
   run        Run in the foreground, logging to the console (the default)
   debug      Run in the foreground with trace logging
   start      Start in the background; writes the pidfile
-  stop       Stop the background server (SIGTERM, then SIGKILL after --timeout)
+  stop       Drain and stop the background server (SIGTERM, then SIGKILL after --timeout)
   restart    stop, then start
+  reload     Re-read the configuration file in the background server (SIGHUP)
   status     Check the background server is alive and answering /status/
   test       Validate the configuration and exit; binds nothing
   notify     Post a test notification to the configured admin server
@@ -35,8 +36,10 @@ Options:
 Aphlict's own flags are accepted too: --config=FILE, --debug=1, --test=true.`,
   run: `Usage: tidings run [--config FILE] [--log-format text|json]
 
-Runs the server in the foreground until SIGTERM or SIGINT, then closes every
-client socket with 1001 and exits 0.`,
+Runs the server in the foreground. SIGTERM drains: new sockets are refused,
+/readyz answers 503, open sockets are closed with 4000 in random waves over
+drain.window ms, queued relays go out, then it exits 0. SIGINT (Ctrl-C) closes
+every socket with 1001 at once. SIGHUP re-reads the configuration file.`,
   debug: `Usage: tidings debug [--config FILE] [--log-format text|json]
 
 Like run, with trace logging (every connection, frame and delivery).`,
@@ -46,8 +49,15 @@ Starts the server in the background and returns once it is listening. Refuses
 to start when the pidfile names a live process; a stale pidfile is replaced.`,
   stop: `Usage: tidings stop [--config FILE] [--timeout MS]
 
-Sends SIGTERM to the server in the pidfile, waits up to --timeout ms
-(default 10000) for it to exit, then sends SIGKILL.`,
+Sends SIGTERM to the server in the pidfile, which drains its sockets over
+drain.window ms (close code 4000) and exits. Waits up to --timeout ms (default:
+drain.window + relay.flushTimeout + 10000) for it to exit, then sends SIGKILL.`,
+  reload: `Usage: tidings reload [--config FILE] [--timeout MS]
+
+Checks the configuration file, sends SIGHUP to the server in the pidfile and
+prints what it applied (logs, limits, history, websocket.heartbeat, relay tuning,
+drain) and what needs a restart (servers, cluster, secret, ...). Exits 1 if the
+server rejected the file or did not answer within --timeout ms (default 5000).`,
   restart: `Usage: tidings restart [--config FILE] [--timeout MS]
 
 Stops the background server (if any), then starts it.`,
@@ -77,7 +87,22 @@ const OPTIONS = {
   'daemon-child': { type: 'boolean' },
 } as const
 
-const COMMANDS = new Set(['run', 'debug', 'start', 'stop', 'restart', 'status', 'test', 'notify'])
+const COMMANDS = new Set([
+  'run',
+  'debug',
+  'start',
+  'stop',
+  'restart',
+  'status',
+  'reload',
+  'test',
+  'notify',
+])
+
+/** `tidings stop` waits longer than a drain can take (SIGKILL only if it hangs). */
+function stopTimeout(config: ReturnType<typeof loadConfig>['config']): number {
+  return config.drain.window + config.relay.flushTimeout + 10_000
+}
 
 function parse(argv: string[]) {
   try {
@@ -115,7 +140,12 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
   const format = logFormat(values['log-format'])
   const loaded = loadConfig(values.config)
   const { config } = loaded
-  const timeout = values.timeout === undefined ? 10_000 : Number(values.timeout)
+  const timeout =
+    values.timeout === undefined
+      ? command === 'reload'
+        ? 5000
+        : stopTimeout(config)
+      : Number(values.timeout)
   if (!Number.isFinite(timeout) || timeout < 0)
     throw new UsageError('--timeout must be a number of milliseconds.')
 
@@ -133,6 +163,8 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
     }
     case 'status':
       return daemonStatus(config, adminUrl(config), print)
+    case 'reload':
+      return reloadDaemon(config, timeout, print)
     case 'notify':
       return notify({
         adminUrl: adminUrl(config),
@@ -150,6 +182,7 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
         format,
         console: !child,
         pidfile: child ? config.pidfile : undefined,
+        configPath: loaded.path,
       })
       process.send?.({ ready: true })
       return stopped

@@ -1,8 +1,9 @@
-/** `tidings start | stop | status`: a detached server tracked through its pidfile. */
+/** `tidings start | stop | status | reload`: a detached server tracked through its pidfile. */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { Config } from '../../src/config/schema.ts'
 import { isAlive, livePid, readPid } from './pidfile.ts'
+import { formatReport, readReport, reportPath } from './reload.ts'
 import { UsageError } from './usage.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/tidings.js', import.meta.url))
@@ -129,4 +130,38 @@ export async function daemonStatus(
     )
     return 1
   }
+}
+
+/**
+ * Sends SIGHUP and prints the report the server writes next to its pidfile: what it
+ * applied and what needs a restart. Exits 1 if the server is not running, rejects the
+ * file, or does not answer within `timeoutMs`.
+ */
+export async function reloadDaemon(
+  config: Config,
+  timeoutMs: number,
+  print: (line: string) => void
+): Promise<number> {
+  const pidfile = pidfileOf(config)
+  const pid = livePid(pidfile)
+  if (pid === undefined) {
+    print('tidings is not running.')
+    return 1
+  }
+  const path = reportPath(pidfile)
+  const sent = Date.now()
+  process.kill(pid, 'SIGHUP')
+  const deadline = sent + timeoutMs
+  while (Date.now() < deadline) {
+    const report = readReport(path)
+    if (report && report.at >= sent) {
+      print(`tidings (pid ${pid}): ${formatReport(report)}`)
+      return report.ok ? 0 : 1
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  print(
+    `tidings (pid ${pid}) got SIGHUP but wrote no reload report in ${timeoutMs} ms; see its log.`
+  )
+  return 1
 }

@@ -18,23 +18,43 @@ export interface NodeLoggerOptions {
   console?: ((line: string) => void) | undefined
 }
 
+function openLog(path: string): WriteStream {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
+  const stream = createWriteStream(path, { flags: 'a', mode: 0o664 })
+  // A full disk or a revoked file must not take the server down; say so once on stderr.
+  stream.once('error', (error) =>
+    process.stderr.write(`tidings: cannot write log "${path}": ${error.message}\n`)
+  )
+  return stream
+}
+
 export class NodeLogger implements Logger {
   readonly tracing: boolean
-  readonly #streams: WriteStream[]
+  #streams: WriteStream[]
   readonly #console: ((line: string) => void) | undefined
 
   constructor(private readonly options: NodeLoggerOptions) {
     this.tracing = options.trace
     this.#console = options.console
-    this.#streams = options.paths.map((path) => {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
-      const stream = createWriteStream(path, { flags: 'a', mode: 0o664 })
-      // A full disk or a revoked file must not take the server down; say so once on stderr.
-      stream.once('error', (error) =>
-        process.stderr.write(`tidings: cannot write log "${path}": ${error.message}\n`)
-      )
-      return stream
-    })
+    this.#streams = options.paths.map(openLog)
+  }
+
+  /**
+   * Switches to `paths` (`tidings reload`), reopening every file: after logrotate moves a
+   * log away, the next line goes to a fresh file. A path that cannot be opened is reported
+   * on stderr and skipped.
+   */
+  reopen(paths: readonly string[]): void {
+    const previous = this.#streams
+    this.#streams = []
+    for (const path of paths) {
+      try {
+        this.#streams.push(openLog(path))
+      } catch (error) {
+        process.stderr.write(`tidings: cannot open log "${path}": ${(error as Error).message}\n`)
+      }
+    }
+    for (const stream of previous) stream.end()
   }
 
   log(message: string): void {

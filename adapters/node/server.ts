@@ -17,7 +17,9 @@ import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
 import { Relay } from '../../src/relay/relay.ts'
 import { clusterStatusExtras } from '../../src/relay/status.ts'
 import { Tidings } from '../../src/tidings.ts'
+import { Admission, refuseUpgrade } from './admission.ts'
 import { ClientWebSocket } from './client-socket.ts'
+import { adminExposureWarnings } from './exposure.ts'
 import { bindAll, createEntryServer, listenAddress } from './listen.ts'
 import { UndiciPeerTransport } from './peer-transport.ts'
 
@@ -97,6 +99,13 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     maxPayload: config.limits.frameBytes,
     WebSocket: ClientWebSocket,
   })
+  const admission = new Admission({
+    limits: config.limits,
+    origins: config.origins,
+    stats: tidings.limited,
+    logger,
+    now: () => clock.now(),
+  })
   let closing = false
 
   // One set of handlers for every socket: `this` is the socket, so none is a per-socket closure.
@@ -116,6 +125,10 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     if (logger.tracing) logger.trace(`${connection.label} Disconnected.`)
   }
   function onError(this: WebSocket, error: Error): void {
+    // ws closes the socket with 1009 itself, before buffering the oversized frame.
+    if ((error as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      tidings.limited.frameBytes++
+    }
     if (logger.tracing) {
       logger.trace(
         `${(this as ClientWebSocket).connection?.label ?? '<Listener>'} Socket error: ${error.message}`
@@ -127,6 +140,11 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     socket.on('error', () => socket.destroy())
     if (closing) {
       rejectUpgrade(socket, 503, 'Server is shutting down.')
+      return
+    }
+    const refusal = admission.admit(request, socket)
+    if (refusal) {
+      refuseUpgrade(socket, refusal)
       return
     }
     const instance = upgradeInstance(request.url ?? '/')
@@ -188,6 +206,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     )
   }
   logger.log(`This server has fingerprint "${tidings.fingerprint}".`)
+  for (const warning of adminExposureWarnings(servers, config.secret)) logger.warn(warning)
   relay?.recogniseLocal(servers.filter((bound) => bound.type === 'admin'))
 
   const sweep = setInterval(() => tidings.hub.sweep(), SWEEP_INTERVAL_MS)

@@ -75,6 +75,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.onError((error, c) => {
     if (error instanceof RequestError) {
       tidings.rejected.badBodies++
+      if (error.code === 'body_too_large') tidings.limited.bodyBytes++
       logger.log(`${c.req.header('x-forwarded-for') ?? 'admin'} Bad Request! ${error.message}`)
       return c.json(error.toJSON(), error.status)
     }

@@ -7,7 +7,9 @@ import { CLOSE_POLICY } from '../close-codes.ts'
 import type { Connection } from '../hub/connection.ts'
 import type { Hub } from '../hub/hub.ts'
 import { PONG } from '../hub/outbound.ts'
-import type { Logger } from '../ports.ts'
+import type { LimitStats } from '../limit-stats.ts'
+import type { Clock, Logger } from '../ports.ts'
+import { FRAME_RATE_REASON, takeFrame } from './rate-limit.ts'
 
 export interface FrameContext {
   hub: Hub
@@ -16,6 +18,11 @@ export interface FrameContext {
   replayWindow: number
   /** Counts frames that were ignored as malformed. */
   onBadFrame(): void
+  /** Frames per second one connection may send (0 or absent: no limit); needs `clock`. */
+  framesPerSecond?: number
+  clock?: Clock
+  /** Where closes for a broken limit are counted. */
+  limited?: LimitStats
 }
 
 /** Aphlict replays 60 s when `age` is missing or 0; the browser never sends 0. */
@@ -46,8 +53,26 @@ function ignore(ctx: FrameContext, connection: Connection, why: string): void {
   if (ctx.logger.tracing) ctx.logger.trace(`${connection.label} Ignored frame: ${why}`)
 }
 
+function closeForLimit(
+  ctx: FrameContext,
+  connection: Connection,
+  limit: 'subscriptions' | 'framesPerSecond',
+  reason: string
+): void {
+  if (ctx.limited) ctx.limited[limit]++
+  ctx.logger.log(`${connection.label} Closed: ${reason}.`)
+  ctx.hub.disconnect(connection)
+  connection.socket.close(CLOSE_POLICY, reason)
+}
+
 /** Handles one text frame. Never throws. */
 export function handleFrame(ctx: FrameContext, connection: Connection, text: string): void {
+  if (!connection.open) return
+  const { framesPerSecond, clock } = ctx
+  if (framesPerSecond && clock && !takeFrame(connection, clock.now(), framesPerSecond)) {
+    closeForLimit(ctx, connection, 'framesPerSecond', FRAME_RATE_REASON)
+    return
+  }
   if (ctx.logger.tracing) ctx.logger.trace(`${connection.label} Received message: ${text}`)
   let frame: unknown
   try {
@@ -75,9 +100,7 @@ export function handleFrame(ctx: FrameContext, connection: Connection, text: str
       if (command === 'unsubscribe') {
         ctx.hub.unsubscribe(connection, ids)
       } else if (!ctx.hub.subscribe(connection, ids)) {
-        ctx.logger.log(`${connection.label} Closed: subscription limit exceeded.`)
-        ctx.hub.disconnect(connection)
-        connection.socket.close(CLOSE_POLICY, 'subscription limit exceeded')
+        closeForLimit(ctx, connection, 'subscriptions', 'subscription limit exceeded')
         return
       }
       if (ctx.logger.tracing) {

@@ -204,7 +204,7 @@ export function createClient(options: ClientOptions): TidingsClient {
   const replayWindowMs = checkPositive('replayWindowMs', options.replayWindowMs, 60_000)
   const pingIntervalMs = checkPositive('pingIntervalMs', options.pingIntervalMs, 15_000, true)
   const connectTimeoutMs = checkPositive('connectTimeoutMs', options.connectTimeoutMs, 10_000)
-  const dedupSize = Math.floor(checkPositive('dedupSize', options.dedupSize, 1024))
+  const dedupSize = Math.max(1, Math.floor(checkPositive('dedupSize', options.dedupSize, 1024)))
   const Socket = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined)
   if (typeof Socket !== 'function')
     invalidOption('WebSocket', 'is required where there is no global WebSocket.')
@@ -229,6 +229,7 @@ export function createClient(options: ClientOptions): TidingsClient {
   let openedAt: number | undefined
   let lastSeenAt: number | undefined
   let failures = 0
+  let attempts = 0
   let replayOnOpen = false
   let silent = false
   let stopped = false
@@ -289,7 +290,9 @@ export function createClient(options: ClientOptions): TidingsClient {
     release()
     url = target
     openedAt = undefined
+    const attempt = ++attempts
     report({ state: 'connecting', url: target })
+    if (stopped || attempt !== attempts) return // a status listener called close() or reconnect()
     let ws: WebSocketLike
     try {
       ws = new (Socket as WebSocketConstructor)(target)
@@ -370,8 +373,9 @@ export function createClient(options: ClientOptions): TidingsClient {
     if (good) failures = 0
     const delayMs = backoffDelay(failures++, baseMs, capMs, random)
     const next = pick(from)
-    report({ state: 'reconnecting', url: from, code, reason, delayMs, next })
+    // Scheduled before reporting, so a status listener's close() or reconnect() cancels it.
     timer = timers.setTimeout(() => connect(next), delayMs)
+    report({ state: 'reconnecting', url: from, code, reason, delayMs, next })
   }
 
   queueMicrotask(() => {

@@ -3,6 +3,7 @@
  * them, plus tidings-only keys with defaults. Imports nothing but zod.
  */
 import * as z from 'zod'
+import { isAddressOrCidr, isOrigin } from './access.ts'
 
 const optionalPath = z.string().nullable().optional()
 
@@ -61,6 +62,22 @@ export const limitsSchema = z.strictObject({
     .default(4 * 1024 * 1024),
   /** Sockets served per event-loop turn before a large fan-out yields. */
   fanoutSlice: z.number().int().min(1).default(2048),
+  /** Frames one client connection may send per second (bursts up to this many); more closes it with 1008. 0: no limit. */
+  framesPerSecond: z.number().int().min(0).default(100),
+  /**
+   * Open client connections per client address; more are refused with 429 before upgrading.
+   * 0 (the default): no limit, because behind a reverse proxy or a NAT every browser may share
+   * one address. Set it (with `trustedProxies` behind a proxy) when the client port is public.
+   */
+  connectionsPerIp: z.number().int().min(0).default(0),
+  /** New client connections per second per client address (bursts up to this many); more get 429. 0 (default): no limit. */
+  connectionsPerSecond: z.number().int().min(0).default(0),
+  /** Reverse proxies (IPs or CIDR ranges) whose `X-Forwarded-For` names the client address for the per-address limits. */
+  trustedProxies: z
+    .array(
+      z.string().refine(isAddressOrCidr, 'must be an IP address or a CIDR range like "10.0.0.0/8"')
+    )
+    .default([]),
 })
 
 export const websocketSchema = z.strictObject({
@@ -114,6 +131,22 @@ export const configSchema = z.strictObject({
   history: historySchema.prefault({}),
   limits: limitsSchema.prefault({}),
   websocket: websocketSchema.prefault({}),
+  /**
+   * Browser origins allowed to open client WebSockets, e.g. ["https://phorge.example.org"];
+   * an upgrade with any other `Origin` gets 403. Absent or null (the default): any origin.
+   */
+  origins: z
+    .array(
+      z
+        .string()
+        .refine(
+          isOrigin,
+          'must be an origin like "https://phorge.example.org" (scheme, lower-case host and port only, no path or trailing slash)'
+        )
+    )
+    .min(1)
+    .nullable()
+    .optional(),
   /** Shared secret required on admin POSTs and relays when set. */
   secret: z.string().min(1).nullable().optional(),
   relay: relaySchema.prefault({}),

@@ -8,6 +8,9 @@ export class Connection {
   /** Fan-out epoch that last selected this connection; dedups targets without a Set. */
   mark = 0
   open = true
+  /** Frame-rate bucket (see src/client/rate-limit.ts): frames left, and when it was last filled. */
+  frameTokens = 0
+  frameAt = Number.NEGATIVE_INFINITY
 
   constructor(
     readonly id: number,

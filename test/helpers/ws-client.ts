@@ -20,8 +20,12 @@ export interface TestClient {
   close(): Promise<CloseEvent>
 }
 
-export async function connect(url: string, timeoutMs = 3000): Promise<TestClient> {
-  const ws = new WebSocket(url)
+export async function connect(
+  url: string,
+  timeoutMs = 3000,
+  headers?: Record<string, string>
+): Promise<TestClient> {
+  const ws = new WebSocket(url, headers ? { headers } : {})
   const frames: Record<string, unknown>[] = []
   const waiters: ((frame: Record<string, unknown>) => void)[] = []
   ws.on('message', (data) => {

@@ -328,6 +328,39 @@ describe('browser client: close codes', () => {
     expect(h.sockets).toHaveLength(1)
   })
 
+  it('honours close() called by a status listener while reconnecting or connecting', async () => {
+    for (const state of ['reconnecting', 'connecting'] as const) {
+      const h = harness()
+      const first = await h.start()
+      first.open()
+      h.client.on('status', (status) => {
+        if (status.state === state) h.client.close()
+      })
+      first.drop(1006)
+      vi.advanceTimersByTime(10 * 60_000)
+      expect(h.client.status.state).toBe('closed')
+      expect(h.sockets).toHaveLength(1)
+    }
+  })
+
+  it('retries when the WebSocket constructor throws', async () => {
+    let calls = 0
+    const network = fakeNetwork()
+    const Flaky = function (this: unknown, url: string) {
+      if (++calls === 1) throw new SyntaxError('blocked')
+      return new network.WebSocket(url)
+    } as unknown as ClientOptions['WebSocket']
+    const client = createClient({ servers: SERVERS, WebSocket: Flaky, random: seeded(2) })
+    await Promise.resolve()
+    expect(client.status).toMatchObject({
+      state: 'reconnecting',
+      reason: 'cannot connect: blocked',
+    })
+    vi.advanceTimersByTime(client.status.delayMs as number)
+    expect(network.sockets).toHaveLength(1)
+    client.close()
+  })
+
   it('close() before the first connect means no connection at all', async () => {
     const h = harness()
     h.client.close()

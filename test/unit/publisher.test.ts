@@ -206,6 +206,27 @@ describe('publisher against real nodes', () => {
     expect(live.tidings.status('default')['messages.in']).toBe(before)
   })
 
+  it('sends the secret a node requires, and moves on from a node that refuses it (401)', async () => {
+    const guarded = await startNode({ extra: { secret: 's3cret' } })
+    try {
+      const right = createPublisher({ servers: [guarded.url('admin')], secret: 's3cret' })
+      expect((await right.publish({ subscribers: [uid()] })).server).toBe(guarded.url('admin'))
+
+      const wrong = createPublisher({
+        servers: [guarded.url('admin'), live.url('admin')],
+        secret: 'not it',
+        random: keepOrder,
+      })
+      const result = await wrong.publish({ subscribers: [uid()] })
+      expect(result.server).toBe(live.url('admin'))
+      expect(result.failures).toMatchObject([
+        { server: guarded.url('admin'), kind: 'status', status: 401, code: 'unauthorized' },
+      ])
+    } finally {
+      await guarded.close(1000)
+    }
+  })
+
   it('stops when the caller aborts', async () => {
     const publisher = createPublisher({ servers: [silentUrl], timeoutMs: 10_000 })
     const controller = new AbortController()
