@@ -68,3 +68,22 @@ export class AphlictRules {
     }
   }
 }
+
+/** What the fake Aphlict server saw of one request. */
+export interface SeenRequest {
+  method: string
+  url: string
+  contentType: string | undefined
+  contentLength: number
+  bodyBytes: number
+  /** Sent by the test itself (marked with an `x-test-publisher` header), not relayed. */
+  fromTest: boolean
+}
+
+export interface AphlictServer {
+  readonly url: string
+  readonly port: number
+  readonly rules: AphlictRules
+  readonly requests: SeenRequest[]
+  close(): Promise<void>
+}
