@@ -15,6 +15,16 @@ export default defineConfig({
       },
       {
         test: {
+          // The Workers adapter in local workerd (wrangler's unstable_startWorker) on loopback.
+          name: 'workers',
+          include: ['test/workers/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           // Headless Debian Chromium (playwright-core) against tidings processes on loopback.
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],

@@ -14,7 +14,8 @@ export interface AdminMessage {
   touched: string[]
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
+// ignoreBOM is the default; spelled out because workerd's types require it.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
 function tooLarge(limit: number): RequestError {
   return new RequestError(

@@ -31,6 +31,11 @@ export class History {
     return this.#entries[this.#head]?.at
   }
 
+  /** The most recently appended entry still kept (the Workers adapter persists it), or undefined. */
+  get newest(): HistoryEntry | undefined {
+    return this.size > 0 ? this.#entries[this.#entries.length - 1] : undefined
+  }
+
   append(entry: HistoryEntry, now: number): void {
     if (this.options.size === 0 || this.options.age === 0) return
     this.#entries.push(entry)

@@ -177,9 +177,9 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
     }
   })
 
-  it('runs in the foreground, delivers `notify`, and exits 0 on SIGTERM after closing sockets with 1001', async () => {
+  it('runs in the foreground, delivers `notify`, and exits 0 on SIGTERM after draining sockets with 4000', async () => {
     const dir = tempDir()
-    const { client, path } = await loopbackConfig(dir)
+    const { client, path } = await loopbackConfig(dir, { drain: { window: 200 } })
     const server = spawnCli(['--config', path])
     running.push(server)
     await server.waitFor(/This server has fingerprint/)
@@ -203,7 +203,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
       subscribers: ['PHID-USER-cli'],
     })
     server.child.kill('SIGTERM')
-    expect((await ws.closed).code).toBe(1001)
+    expect(await ws.closed).toEqual({ code: 4000, reason: 'draining' })
     expect(await server.exited).toBe(0)
   })
 

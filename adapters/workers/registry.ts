@@ -1,0 +1,191 @@
+/**
+ * Client sockets under the WebSocket Hibernation API. A hibernated Durable Object loses all
+ * memory but keeps its sockets, each with a small serialised attachment; tidings keeps the
+ * socket's instance and subscriptions there, and rebuilds the hub's index from them when the
+ * object wakes. Typed structurally so it runs (and is unit-tested) outside workerd too.
+ */
+import { CLOSE_POLICY } from '../../src/close-codes.ts'
+import type { Connection } from '../../src/hub/connection.ts'
+import type { Hub } from '../../src/hub/hub.ts'
+import type { ClientSocket, Logger, Outbound } from '../../src/ports.ts'
+
+/** The part of a workerd WebSocket the registry uses. */
+export interface HibernatableSocket {
+  send(message: string): void
+  close(code?: number, reason?: string): void
+  serializeAttachment(value: unknown): void
+  deserializeAttachment(): unknown
+}
+
+/**
+ * The platform refuses attachments of 16 KiB and more (measured: 16,000 bytes accepted,
+ * 16,384 refused); a socket whose subscriptions would not fit is closed with 1008.
+ */
+export const ATTACHMENT_BYTES = 16_000
+
+/** Close code for a socket whose attachment cannot be read after a wake: reconnect. */
+export const CLOSE_STATE_LOST = 1011
+
+const ATTACHMENT_VERSION = 1
+
+interface Attachment {
+  v: number
+  /** Instance name. */
+  i: string
+  /** Subscription ids. */
+  s: string[]
+}
+
+/**
+ * The attachment is one JSON string, so its serialised size is known: V8 stores a string as
+ * one byte per character when every character is Latin-1, two otherwise, plus a short header.
+ */
+export function encodeAttachment(instance: string, subs: Iterable<string>): string {
+  const attachment: Attachment = { v: ATTACHMENT_VERSION, i: instance, s: [...subs] }
+  return JSON.stringify(attachment)
+}
+
+export function attachmentBytes(text: string): number {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the Latin-1 range starts at U+0000
+  return (/^[\u0000-\u00ff]*$/.test(text) ? text.length : 2 * text.length) + 16
+}
+
+export function decodeAttachment(value: unknown): { instance: string; subs: string[] } | undefined {
+  if (typeof value !== 'string') return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(value)
+  } catch {
+    return undefined
+  }
+  const { v, i, s } = (parsed ?? {}) as Partial<Attachment>
+  if (v !== ATTACHMENT_VERSION || typeof i !== 'string' || !Array.isArray(s)) return undefined
+  if (!s.every((id) => typeof id === 'string')) return undefined
+  return { instance: i, subs: s }
+}
+
+/** The core's view of a workerd socket. workerd exposes no send buffer, so it reads as 0. */
+export class WorkersClientSocket implements ClientSocket {
+  readonly bufferedAmount = 0
+  constructor(readonly ws: HibernatableSocket) {}
+
+  sendMessage(message: Outbound): void {
+    try {
+      this.ws.send(message.text)
+    } catch {
+      // The socket is closing; its close event removes it from the hub.
+    }
+  }
+
+  close(code: number, reason: string): void {
+    try {
+      this.ws.close(code, reason)
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+export class SocketRegistry {
+  readonly #connections = new Map<HibernatableSocket, Connection>()
+  /** Sockets rebuilt from attachments when this object last woke (for status). */
+  restored = 0
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly logger: Logger
+  ) {}
+
+  /** A socket just accepted for `instance`: no subscriptions yet. */
+  accept(ws: HibernatableSocket, instance: string): Connection {
+    ws.serializeAttachment(encodeAttachment(instance, []))
+    const connection = this.hub.connect(new WorkersClientSocket(ws), instance)
+    this.#connections.set(ws, connection)
+    return connection
+  }
+
+  /** Rebuilds connections and the subscription index from the sockets' attachments. */
+  restore(sockets: Iterable<HibernatableSocket>): number {
+    let count = 0
+    for (const ws of sockets) {
+      if (!this.#connections.has(ws) && this.#restoreOne(ws)) count++
+    }
+    this.restored += count
+    return count
+  }
+
+  /** The socket's connection; a socket not seen since the object woke is restored first. */
+  connectionOf(ws: HibernatableSocket): Connection | undefined {
+    const connection = this.#connections.get(ws)
+    if (connection !== undefined) return connection
+    if (!this.#restoreOne(ws)) return undefined
+    this.restored++
+    return this.#connections.get(ws)
+  }
+
+  /**
+   * After a frame was handled: stores the subscriptions if they changed (a frame either adds
+   * or removes, so a change shows in the count). Closes the socket with 1008 if they no
+   * longer fit in an attachment, as the subscription limit does.
+   */
+  afterFrame(ws: HibernatableSocket, connection: Connection, subsBefore: number): void {
+    if (!connection.open) {
+      this.#connections.delete(ws)
+      return
+    }
+    if (connection.subs.size === subsBefore) return
+    const text = encodeAttachment(connection.instance.name, connection.subs)
+    if (attachmentBytes(text) > ATTACHMENT_BYTES) {
+      this.#refuse(ws, connection)
+      return
+    }
+    try {
+      ws.serializeAttachment(text)
+    } catch {
+      this.#refuse(ws, connection)
+    }
+  }
+
+  /** The socket closed or failed. Safe to call more than once. */
+  remove(ws: HibernatableSocket): Connection | undefined {
+    const connection = this.#connections.get(ws)
+    if (connection === undefined) return undefined
+    this.#connections.delete(ws)
+    this.hub.disconnect(connection)
+    return connection
+  }
+
+  get size(): number {
+    return this.#connections.size
+  }
+
+  #restoreOne(ws: HibernatableSocket): boolean {
+    let value: unknown
+    try {
+      value = ws.deserializeAttachment()
+    } catch {
+      value = undefined
+    }
+    const state = decodeAttachment(value)
+    if (state === undefined) {
+      this.logger.log('<Listener> Closed: its state could not be restored after a wake.')
+      new WorkersClientSocket(ws).close(CLOSE_STATE_LOST, 'state lost, reconnect')
+      return false
+    }
+    const connection = this.hub.connect(new WorkersClientSocket(ws), state.instance)
+    this.#connections.set(ws, connection)
+    // Only a lowered limit (a new deployment, which closes sockets anyway) can refuse these.
+    if (!this.hub.subscribe(connection, state.subs)) {
+      this.#refuse(ws, connection)
+      return false
+    }
+    return true
+  }
+
+  #refuse(ws: HibernatableSocket, connection: Connection): void {
+    this.logger.log(`${connection.label} Closed: subscription limit exceeded (attachment size).`)
+    this.#connections.delete(ws)
+    this.hub.disconnect(connection)
+    connection.socket.close(CLOSE_POLICY, 'subscription limit exceeded')
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Starts the Workers adapter locally in workerd (wrangler's `unstable_startWorker`, the
+ * project's wrangler.toml) on 127.0.0.1, port 0, with no inspector, no watcher and nothing
+ * persisted to disk, for the contract suite and the Workers tests. Offline: every wrangler
+ * switch that would reach the internet is turned off before wrangler loads.
+ */
+import { fileURLToPath } from 'node:url'
+import type { Target, TargetOptions } from '../contract/target.ts'
+
+Object.assign(process.env, {
+  WRANGLER_SEND_METRICS: 'false',
+  WRANGLER_SEND_ERROR_REPORTS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_HIDE_BANNER: 'true',
+  CI: 'true',
+})
+
+const CONFIG_PATH = fileURLToPath(new URL('../../wrangler.toml', import.meta.url))
+export const TEST_SECRET = 'test-secret-for-loopback-only'
+
+export interface WorkerOptions extends TargetOptions {
+  /** TIDINGS_SECRET; the test secret unless given (null: none). */
+  secret?: string | null
+  shards?: number
+  /** TIDINGS_INSECURE_OPEN=1. */
+  open?: boolean
+  /** More TIDINGS_CONFIG keys (cluster, relay, origins). */
+  config?: Record<string, unknown>
+  /** wrangler's log level; "warn" keeps test output quiet. */
+  logLevel?: 'debug' | 'info' | 'log' | 'warn' | 'error' | 'none'
+}
+
+export interface RunningWorker {
+  /** `http://127.0.0.1:<port>`, no trailing slash. */
+  origin: string
+  dispose(): Promise<void>
+}
+
+export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
+  const { unstable_startWorker } = await import('wrangler')
+  const secret = options.secret === undefined ? TEST_SECRET : options.secret
+  const vars: Record<string, string> = {
+    TIDINGS_SHARDS: String(options.shards ?? 1),
+    TIDINGS_CONFIG: JSON.stringify({
+      limits: options.limits ?? {},
+      history: options.history ?? {},
+      ...options.config,
+    }),
+  }
+  if (options.open) vars.TIDINGS_INSECURE_OPEN = '1'
+  const bindings: Record<string, { type: 'plain_text' | 'secret_text'; value: string }> = {}
+  for (const [name, value] of Object.entries(vars)) bindings[name] = { type: 'plain_text', value }
+  if (secret !== null) bindings.TIDINGS_SECRET = { type: 'secret_text', value: secret }
+  const worker = await unstable_startWorker({
+    config: CONFIG_PATH,
+    // A developer's .dev.vars must not leak into tests.
+    envFiles: [],
+    bindings,
+    dev: {
+      server: { hostname: '127.0.0.1', port: 0 },
+      inspector: false,
+      watch: false,
+      persist: false,
+      logLevel: options.logLevel ?? 'warn',
+    },
+  })
+  try {
+    const url = await worker.url
+    return { origin: url.origin, dispose: () => worker.dispose() }
+  } catch (error) {
+    await worker.dispose()
+    throw error
+  }
+}
+
+/** The contract suite's view: both ports on the Worker's one origin, the secret on admin calls. */
+export async function workerTarget(options: TargetOptions = {}): Promise<Target> {
+  const worker = await startWorker(options)
+  return {
+    clientUrl: worker.origin.replace(/^http/, 'ws'),
+    adminUrl: worker.origin,
+    adminHeaders: { 'X-Tidings-Secret': TEST_SECRET },
+    close: () => worker.dispose(),
+  }
+}
