@@ -26,6 +26,7 @@ function describe(status) {
 }
 
 function showStatus(status) {
+  if (status.url === undefined) return // before the first connection attempt
   $('status').textContent = describe(status)
   $('status').dataset.state = status.state
   const line = document.createElement('li')
@@ -72,6 +73,7 @@ if (config.canPublish) {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ subscribers: client.subscriptions, text }),
     })
+    $('publish-text').value = ''
     const result = await response.json()
     $('publish-result').textContent = response.ok
       ? `Published ${result.uniqueID} through ${result.server}.`

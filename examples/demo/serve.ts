@@ -106,6 +106,11 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
       void publish(request, response)
       return
     }
+    if (path === '/favicon.ico') {
+      response.writeHead(204)
+      response.end()
+      return
+    }
     const body = files[path === '/index.html' ? '/' : path]
     if (request.method !== 'GET' || body === undefined) {
       response.writeHead(404, { 'content-type': 'text/plain' })
