@@ -11,17 +11,22 @@ import { type RawData, WebSocketServer } from 'ws'
 import { createAdminApp } from '../../src/admin/app.ts'
 import { createClientApp, upgradeInstance } from '../../src/client/app.ts'
 import { handleFrame } from '../../src/client/frames.ts'
-import { CLOSE_GOING_AWAY } from '../../src/close-codes.ts'
+import { CLOSE_DRAIN, CLOSE_GOING_AWAY } from '../../src/close-codes.ts'
 import type { Config } from '../../src/config/schema.ts'
+import type { Connection } from '../../src/hub/connection.ts'
+import { MeasuredTransport, relayHealth } from '../../src/metrics/relay-health.ts'
 import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
 import { Relay } from '../../src/relay/relay.ts'
 import { clusterStatusExtras } from '../../src/relay/status.ts'
 import { Tidings } from '../../src/tidings.ts'
 import { Admission, refuseUpgrade } from './admission.ts'
 import { ClientWebSocket } from './client-socket.ts'
+import { closeInWaves, drainClose } from './drain.ts'
 import { adminExposureWarnings } from './exposure.ts'
 import { bindAll, createEntryServer, listenAddress } from './listen.ts'
 import { UndiciPeerTransport } from './peer-transport.ts'
+import { applyConfig, type LiveHooks, type ReloadReport } from './reload.ts'
+import { RuntimeMetrics } from './runtime-metrics.ts'
 
 export interface NodeServerOptions {
   config: Config
@@ -49,10 +54,21 @@ export interface RunningServer {
   url(type: 'client' | 'admin'): string
   /** Stops accepting, closes client sockets with 1001 and waits (bounded) for them to go. */
   close(timeoutMs?: number): Promise<void>
+  /** True from the start of a drain: /readyz answers 503 and new sockets are refused. */
+  readonly draining: boolean
+  /**
+   * Graceful stop: refuses new sockets, closes the open ones with 4000 in randomised waves
+   * over the window (config `drain` unless given), lets queued relays go, then close().
+   */
+  drain(options?: { windowMs?: number; waves?: number }): Promise<void>
+  /** Applies a re-read configuration to what can change live (see reload.ts). */
+  reconfigure(next: Config, hooks?: LiveHooks): Pick<ReloadReport, 'applied' | 'restartNeeded'>
 }
 
 const systemClock: Clock = { now: () => Date.now() }
 const SWEEP_INTERVAL_MS = 1000
+/** How long drained sockets get to finish their close handshake. */
+const DRAIN_CLOSE_GRACE_MS = 2000
 
 function rejectUpgrade(socket: Duplex, status: number, message: string): void {
   const body = `${JSON.stringify({ error: { code: status === 400 ? 'instance_invalid' : 'unavailable', message } })}\n`
@@ -79,13 +95,19 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     dedup: { size: config.relay.dedupSize, age: config.relay.dedupAge },
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
   })
+  // Every relay request is timed per peer for /metrics; the relay itself knows nothing of it.
+  let measuredTransport: MeasuredTransport | undefined
+  const measured = (transport: PeerTransport): PeerTransport => {
+    measuredTransport = new MeasuredTransport(transport)
+    return measuredTransport
+  }
   const relay =
     config.cluster.length === 0
       ? undefined
       : new Relay({
           config,
           fingerprint: tidings.fingerprint,
-          transport: options.peerTransport ?? new UndiciPeerTransport(config.relay),
+          transport: measured(options.peerTransport ?? new UndiciPeerTransport(config.relay)),
           clock,
           logger,
           scheduler,
@@ -107,6 +129,10 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     now: () => clock.now(),
   })
   let closing = false
+  let listening = false
+  let draining = false
+  let drained: Promise<void> | undefined
+  const runtime = new RuntimeMetrics()
 
   // One set of handlers for every socket: `this` is the socket, so none is a per-socket closure.
   // (ws types `this` as its base class; every socket here is a ClientWebSocket.)
@@ -138,7 +164,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
 
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy())
-    if (closing) {
+    if (closing || draining) {
       rejectUpgrade(socket, 503, 'Server is shutting down.')
       return
     }
@@ -172,12 +198,22 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     createAdminApp({
       tidings,
       logger,
-      bodyBytes: config.limits.bodyBytes,
+      // A getter, so `tidings reload` can change it.
+      get bodyBytes() {
+        return config.limits.bodyBytes
+      },
       statusExtras: clusterStatusExtras(tidings, relay),
       secret: config.secret,
       trustLoopback: config.relay.trustLoopback,
       remoteAddress: (c) =>
         (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
+      ops: {
+        ready: () => listening && !closing,
+        draining: () => draining,
+        peers: () => relayHealth(relay, measuredTransport),
+        runtime: () => runtime.summary(),
+        runtimeFamilies: () => runtime.families(),
+      },
     }).fetch
   )
   const clientListener = getRequestListener(createClientApp().fetch)
@@ -193,6 +229,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
 
   logger.log(`Starting servers (service PID ${process.pid}).`)
   const addresses = await bindAll(entries)
+  listening = true
   const servers: BoundServer[] = entries.map(({ entry, index }, i) => ({
     type: entry.type as 'client' | 'admin',
     index,
@@ -211,10 +248,25 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
 
   const sweep = setInterval(() => tidings.hub.sweep(), SWEEP_INTERVAL_MS)
   sweep.unref()
-  const pinger = heartbeat > 0 ? setInterval(() => pingAll(tidings), heartbeat) : undefined
-  pinger?.unref()
+  let pinger: NodeJS.Timeout | undefined
+  const setHeartbeat = (ms: number): void => {
+    if (pinger) clearInterval(pinger)
+    pinger = ms > 0 ? setInterval(() => pingAll(tidings), ms) : undefined
+    pinger?.unref()
+  }
+  setHeartbeat(heartbeat)
+  // A server stopped twice would wait for a 'close' event that has already happened.
+  const stops = new Map<Server, Promise<void>>()
+  const stopOnce = (server: Server): Promise<void> => {
+    let stop = stops.get(server)
+    if (!stop) {
+      stop = stopListening(server)
+      stops.set(server, stop)
+    }
+    return stop
+  }
 
-  return {
+  const running: RunningServer = {
     tidings,
     relay,
     servers,
@@ -230,7 +282,8 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       closing = true
       clearInterval(sweep)
       if (pinger) clearInterval(pinger)
-      const stopped = entries.map(({ server }) => stopListening(server))
+      runtime.stop()
+      const stopped = entries.map(({ server }) => stopOnce(server))
       const sockets = liveSockets(tidings)
       tidings.hub.closeAll(CLOSE_GOING_AWAY, 'server shutting down')
       // Queued relays get a bounded flush while client sockets close; then the pools close.
@@ -242,7 +295,50 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       await Promise.all(stopped)
       wss.close()
     },
+    get draining() {
+      return draining
+    },
+    drain(drainOptions = {}) {
+      if (drained) return drained
+      draining = true
+      drained = (async () => {
+        const windowMs = drainOptions.windowMs ?? config.drain.window
+        const waves = drainOptions.waves ?? config.drain.waves
+        // New sockets go elsewhere; the admin port stays up for /readyz, /metrics and POSTs.
+        for (const { server, entry } of entries) if (entry.type === 'client') stopOnce(server)
+        const connections = liveConnections(tidings)
+        logger.log(
+          `Draining: closing ${connections.length} client sockets with ${CLOSE_DRAIN} in up to ${waves} waves over ${windowMs} ms.`
+        )
+        const sockets = connections.map((connection) => connection.socket as ClientWebSocket)
+        const close = drainClose((connection) => tidings.hub.disconnect(connection))
+        const result = await closeInWaves(connections, { windowMs, waves }, close)
+        await waitForClose(sockets, DRAIN_CLOSE_GRACE_MS)
+        logger.log(`Drained ${result.closed} client sockets in ${result.waves} waves.`)
+        await running.close()
+      })()
+      return drained
+    },
+    reconfigure(next, hooks = {}) {
+      return applyConfig(config, next, {
+        ...hooks,
+        setFrameBytes: (bytes) => {
+          wss.options.maxPayload = bytes
+        },
+        setHeartbeat,
+        setReplayWindow: (ms) => {
+          tidings.frames.replayWindow = ms
+        },
+      })
+    },
   }
+  return running
+}
+
+function liveConnections(tidings: Tidings): Connection[] {
+  const connections: Connection[] = []
+  for (const instance of tidings.hub.instances()) connections.push(...instance.connections)
+  return connections
 }
 
 function liveSockets(tidings: Tidings): ClientWebSocket[] {

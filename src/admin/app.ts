@@ -9,6 +9,7 @@ import type { Logger } from '../ports.ts'
 import { isLoopbackAddress, SECRET_HEADER, secretMatches } from '../relay/secret.ts'
 import type { StatusBody, Tidings } from '../tidings.ts'
 import { parseMessage, readBody } from './body.ts'
+import { mountOpsRoutes, type OpsOptions } from './ops-routes.ts'
 
 export interface AdminAppOptions {
   tidings: Tidings
@@ -23,6 +24,8 @@ export interface AdminAppOptions {
   trustLoopback?: boolean
   /** The request's remote address, when the runtime knows it (needed for trustLoopback). */
   remoteAddress?: (c: Context) => string | undefined
+  /** Readiness, runtime metrics and peer health for /metrics, /readyz, /stats.json, /dashboard/. */
+  ops?: OpsOptions
 }
 
 const UNAUTHORIZED = new RequestError(
@@ -68,6 +71,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     tidings.ingest(instance, message)
     return c.json({ fingerprint: tidings.fingerprint })
   })
+
+  mountOpsRoutes(app, tidings, options.ops)
 
   app.all('/', (c) => c.body(null, 405))
   app.notFound((c) => c.body(null, 404))

@@ -122,6 +122,14 @@ export const relaySchema = z.strictObject({
   flushTimeout: z.number().int().min(0).max(60_000).default(2000),
 })
 
+/** tidings: how SIGTERM (and `tidings stop`) drains client sockets before the node exits. */
+export const drainSchema = z.strictObject({
+  /** Milliseconds over which client sockets are closed with 4000; 0 closes them all at once. */
+  window: z.number().int().min(0).max(600_000).default(10_000),
+  /** Groups the sockets are closed in, each at a random moment of its own slice of the window. */
+  waves: z.number().int().min(1).max(10_000).default(20),
+})
+
 export const configSchema = z.strictObject({
   servers: z.array(z.unknown()),
   logs: z.array(z.unknown()).optional(),
@@ -150,6 +158,7 @@ export const configSchema = z.strictObject({
   /** Shared secret required on admin POSTs and relays when set. */
   secret: z.string().min(1).nullable().optional(),
   relay: relaySchema.prefault({}),
+  drain: drainSchema.prefault({}),
 })
 
 export type ServerEntry = z.infer<typeof serverSchema>
@@ -159,6 +168,7 @@ export type HistoryOptions = z.infer<typeof historySchema>
 export type Limits = z.infer<typeof limitsSchema>
 export type WebSocketOptions = z.infer<typeof websocketSchema>
 export type RelayOptions = z.infer<typeof relaySchema>
+export type DrainOptions = z.infer<typeof drainSchema>
 
 /** A configuration that passed every check, with defaults filled in. */
 export type Config = Omit<z.infer<typeof configSchema>, 'servers' | 'logs' | 'cluster'> & {
