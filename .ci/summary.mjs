@@ -10,5 +10,7 @@ try {
   process.exit(1)
 }
 const skipped = report.numPendingTests + report.numTodoTests
-console.log(`tests: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped`)
+console.log(
+  `tests: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${skipped} skipped`
+)
 process.exit(report.numFailedTests > 0 || report.numTotalTests === 0 ? 1 : 0)

@@ -7,8 +7,20 @@ import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../help
 function setup() {
   const clock = new FakeClock()
   const logger = new RecordingLogger()
-  const config = parseConfig({ servers: [{ type: 'client', port: 0 }, { type: 'admin', port: 0 }], limits: { bodyBytes: 256 } })
-  const tidings = new Tidings({ config, clock, logger, scheduler: new ManualScheduler(), fingerprint: 'fpfpfpfpfpfpfpfp' })
+  const config = parseConfig({
+    servers: [
+      { type: 'client', port: 0 },
+      { type: 'admin', port: 0 },
+    ],
+    limits: { bodyBytes: 256 },
+  })
+  const tidings = new Tidings({
+    config,
+    clock,
+    logger,
+    scheduler: new ManualScheduler(),
+    fingerprint: 'fpfpfpfpfpfpfpfp',
+  })
   const app = createAdminApp({ tidings, logger, bodyBytes: config.limits.bodyBytes })
   const post = (body: string, query = '') => app.request(`/${query}`, { method: 'POST', body })
   return { clock, logger, tidings, app, post }
@@ -23,7 +35,9 @@ describe('createAdminApp', () => {
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toMatch(/application\/json/)
     expect(await response.json()).toEqual({ fingerprint: 'fpfpfpfpfpfpfpfp' })
-    expect(socket.sent.map((m) => m.text)).toEqual(['{"key":"1","subscribers":["P"],"touched":["fpfpfpfpfpfpfpfp"]}'])
+    expect(socket.sent.map((m) => m.text)).toEqual([
+      '{"key":"1","subscribers":["P"],"touched":["fpfpfpfpfpfpfpfp"]}',
+    ])
   })
 
   it('keeps an existing touched key in place and appends the fingerprint', async () => {
@@ -31,13 +45,16 @@ describe('createAdminApp', () => {
     const socket = new FakeSocket()
     tidings.hub.subscribe(tidings.hub.connect(socket, 'default'), ['P'])
     await post('{"touched":["other"],"subscribers":["P"],"z":1}')
-    expect(socket.sent[0]?.text).toBe('{"touched":["other","fpfpfpfpfpfpfpfp"],"subscribers":["P"],"z":1}')
+    expect(socket.sent[0]?.text).toBe(
+      '{"touched":["other","fpfpfpfpfpfpfpfp"],"subscribers":["P"],"z":1}'
+    )
   })
 
   it('serialises a message once however many sockets receive it', async () => {
     const { tidings, post } = setup()
     const sockets = Array.from({ length: 5 }, () => new FakeSocket())
-    for (const socket of sockets) tidings.hub.subscribe(tidings.hub.connect(socket, 'default'), ['P'])
+    for (const socket of sockets)
+      tidings.hub.subscribe(tidings.hub.connect(socket, 'default'), ['P'])
     await post('{"subscribers":["P"]}')
     const shared = sockets[0]?.sent[0]
     for (const socket of sockets) expect(socket.sent[0]).toBe(shared)
@@ -48,9 +65,17 @@ describe('createAdminApp', () => {
     await post('{"subscribers":["P"]}', '?instance=i')
     clock.advance(1500)
     const body = await (await app.request('/status/?instance=i')).json()
-    expect(body).toMatchObject({ uptime: 1500, 'messages.in': 1, 'history.size': 1, 'history.age': 1500 })
+    expect(body).toMatchObject({
+      uptime: 1500,
+      'messages.in': 1,
+      'history.size': 1,
+      'history.age': 1500,
+    })
     clock.advance(60_000)
-    expect(await (await app.request('/status/?instance=i')).json()).toMatchObject({ 'history.size': 0, 'history.age': null })
+    expect(await (await app.request('/status/?instance=i')).json()).toMatchObject({
+      'history.size': 0,
+      'history.age': null,
+    })
   })
 
   it('answers /status/ to any method, as Aphlict does', async () => {
@@ -71,14 +96,21 @@ describe('createAdminApp', () => {
         controller.close()
       },
     })
-    const chunked = await app.request('/', { method: 'POST', body: stream, duplex: 'half' } as RequestInit)
+    const chunked = await app.request('/', {
+      method: 'POST',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit)
     expect(chunked.status).toBe(413)
     expect(await chunked.json()).toMatchObject({ error: { code: 'body_too_large' } })
   })
 
   it('refuses invalid UTF-8 with 400 body_not_utf8', async () => {
     const { app } = setup()
-    const response = await app.request('/', { method: 'POST', body: new Uint8Array([0x7b, 0xff, 0x7d]) })
+    const response = await app.request('/', {
+      method: 'POST',
+      body: new Uint8Array([0x7b, 0xff, 0x7d]),
+    })
     expect(response.status).toBe(400)
     expect(await response.json()).toMatchObject({ error: { code: 'body_not_utf8' } })
   })

@@ -80,7 +80,14 @@ describe('parseConfig', () => {
   })
 
   it('allows several servers on port 0 (a free port each)', () => {
-    expect(parseConfig({ servers: [{ type: 'client', port: 0 }, { type: 'admin', port: 0 }] }).servers).toHaveLength(2)
+    expect(
+      parseConfig({
+        servers: [
+          { type: 'client', port: 0 },
+          { type: 'admin', port: 0 },
+        ],
+      }).servers
+    ).toHaveLength(2)
   })
 
   it('rejects an invalid server type', () => {
@@ -126,14 +133,18 @@ describe('parseConfig', () => {
   })
 
   it('rejects a log entry without a path', () => {
-    expect(failure({ servers: [client, admin], logs: [{}] })).toBe('Log (at index "0"): Missing required parameters: path')
+    expect(failure({ servers: [client, admin], logs: [{}] })).toBe(
+      'Log (at index "0"): Missing required parameters: path'
+    )
   })
 
   it('validates tidings-only keys and names the bad field', () => {
     expect(failure({ servers: [client, admin], history: { size: -1 } })).toMatch(
       /^Configuration file has improper configuration keys at top level\. Parameter 'history\.size' has invalid value -1/
     )
-    expect(failure({ servers: [client, admin], limits: { nope: 1 } })).toMatch(/Got unexpected parameters in "limits": nope/)
+    expect(failure({ servers: [client, admin], limits: { nope: 1 } })).toMatch(
+      /Got unexpected parameters in "limits": nope/
+    )
   })
 
   it('rejects a file that is not a JSON object', () => {
@@ -143,6 +154,8 @@ describe('parseConfig', () => {
 
 describe('parseConfigText', () => {
   it('reports malformed JSON with Aphlict wording', () => {
-    expect(() => parseConfigText('{"servers": [')).toThrow(/^Configuration file is not properly formatted JSON\. /)
+    expect(() => parseConfigText('{"servers": [')).toThrow(
+      /^Configuration file is not properly formatted JSON\. /
+    )
   })
 })

@@ -7,11 +7,27 @@ import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../help
 
 function setup(limits: Record<string, number> = {}) {
   const clock = new FakeClock()
-  const config = parseConfig({ servers: [{ type: 'client', port: 0 }, { type: 'admin', port: 0 }], limits })
-  const tidings = new Tidings({ config, clock, logger: new RecordingLogger(), scheduler: new ManualScheduler() })
+  const config = parseConfig({
+    servers: [
+      { type: 'client', port: 0 },
+      { type: 'admin', port: 0 },
+    ],
+    limits,
+  })
+  const tidings = new Tidings({
+    config,
+    clock,
+    logger: new RecordingLogger(),
+    scheduler: new ManualScheduler(),
+  })
   const socket = new FakeSocket()
   const connection = tidings.hub.connect(socket, 'default')
-  const send = (frame: unknown) => handleFrame(tidings.frames, connection, typeof frame === 'string' ? frame : JSON.stringify(frame))
+  const send = (frame: unknown) =>
+    handleFrame(
+      tidings.frames,
+      connection,
+      typeof frame === 'string' ? frame : JSON.stringify(frame)
+    )
   return { clock, tidings, socket, connection, send }
 }
 
@@ -32,7 +48,14 @@ describe('handleFrame', () => {
 
   it('counts and ignores malformed frames without throwing', () => {
     const { tidings, connection, send } = setup()
-    for (const frame of ['null', '{', '[]', '{"command":"subscribe"}', '{"command":"subscribe","data":"PQ"}', '{"command":"x"}']) {
+    for (const frame of [
+      'null',
+      '{',
+      '[]',
+      '{"command":"subscribe"}',
+      '{"command":"subscribe","data":"PQ"}',
+      '{"command":"x"}',
+    ]) {
       expect(() => send(frame)).not.toThrow()
     }
     expect(connection.subs.size).toBe(0)

@@ -2,8 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { History } from '../../src/hub/history.ts'
 import { outboundFromValue } from '../../src/hub/outbound.ts'
 
-const entry = (at: number, n: number) => ({ at, subscribers: ['s'], message: outboundFromValue({ n }) })
-const ns = (history: History, since = 0) => [...history.since(since)].map((e) => JSON.parse(e.message.text).n)
+const entry = (at: number, n: number) => ({
+  at,
+  subscribers: ['s'],
+  message: outboundFromValue({ n }),
+})
+const ns = (history: History, since = 0) =>
+  [...history.since(since)].map((e) => JSON.parse(e.message.text).n)
 
 describe('History', () => {
   it('keeps at most `size` entries, oldest dropped first', () => {
