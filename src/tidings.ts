@@ -65,6 +65,8 @@ export class Tidings {
   forwarder: Forwarder | undefined
   /** Messages dropped because this node had already accepted them (by uniqueID or origin id). */
   duplicates = 0
+  /** Messages dropped because they already carried this node's fingerprint (a relay loop). */
+  loops = 0
   readonly dedup: DedupCache
   #sequence = 0
   readonly #nextOrigin = (): string => `${this.fingerprint}:${(++this.#sequence).toString(36)}`
@@ -103,7 +105,10 @@ export class Tidings {
       logger.trace(`Received notification (${instance}): ${JSON.stringify(message.value)}`)
     }
     this.hub.instance(instance).messagesIn++
-    if (message.touched.includes(this.fingerprint)) return false
+    if (message.touched.includes(this.fingerprint)) {
+      this.loops++
+      return false
+    }
     const { value } = message
     const origin = takeOrigin(value)
     const identity = identify(instance, value, origin, this.forwarder && this.#nextOrigin)

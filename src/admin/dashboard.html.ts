@@ -57,7 +57,7 @@ footer { padding: 0 20px 16px; font-size: 12px; color: var(--muted); }
     <div class="card"><h2>Connections</h2><div class="value" id="connections">-</div><div class="sub"><span id="subscriptions">-</span> subscriptions</div></div>
     <div class="card"><h2>Messages / s</h2><div class="value" id="messages-rate">-</div><div class="sub"><span id="messages-total">-</span> received</div></div>
     <div class="card"><h2>Deliveries / s</h2><div class="value" id="deliveries-rate">-</div><div class="sub"><span id="deliveries-total">-</span> delivered</div></div>
-    <div class="card"><h2>Dropped and rejected</h2><div class="value" id="problems">-</div><div class="sub">slow <span id="slow">-</span> · frames <span id="bad-frames">-</span> · bodies <span id="bad-bodies">-</span></div></div>
+    <div class="card"><h2>Dropped and rejected</h2><div class="value" id="problems">-</div><div class="sub">slow <span id="slow">-</span> · frames <span id="bad-frames">-</span> · bodies <span id="bad-bodies">-</span> · limits <span id="limits">-</span></div></div>
     <div class="card"><h2>Runtime</h2><div class="value" id="loop-delay">-</div><div class="sub">event-loop p99 · RSS <span id="rss">-</span></div></div>
   </section>
   <section class="charts">
@@ -195,7 +195,12 @@ footer { padding: 0 20px 16px; font-size: 12px; color: var(--muted); }
     text('slow', integer.format(t.slowConsumerCloses));
     text('bad-frames', integer.format(t.badFrames));
     text('bad-bodies', integer.format(t.badBodies));
-    text('problems', integer.format(t.slowConsumerCloses + t.badFrames + t.badBodies));
+    var limits = 0;
+    Object.keys(stats.limited || {}).forEach(function (k) { limits += stats.limited[k]; });
+    text('limits', integer.format(limits));
+    // A body over the size limit is counted both as a bad body and by its limit: count it once.
+    var overlap = (stats.limited && stats.limited.bodyBytes) || 0;
+    text('problems', integer.format(t.slowConsumerCloses + t.badFrames + t.badBodies + limits - overlap));
     var delay = stats.runtime.eventLoopDelayP99Seconds;
     text('loop-delay', typeof delay === 'number' ? decimal.format(delay * 1000) + ' ms' : 'n/a');
     var rss = stats.runtime.residentMemoryBytes;

@@ -133,6 +133,11 @@ function relayFamilies(peers: readonly PeerHealth[]): MetricFamily[] {
   ]
 }
 
+/** `connectionsPerIp` → `connections_per_ip`, for label values. */
+function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+}
+
 export function coreFamilies(stats: NodeStats): MetricFamily[] {
   const { totals } = stats
   return [
@@ -249,6 +254,24 @@ export function coreFamilies(stats: NodeStats): MetricFamily[] {
       'Admin requests rejected with a 4xx (bad body, instance or secret).',
       totals.badBodies
     ),
+    {
+      name: 'tidings_messages_dropped_total',
+      type: 'counter',
+      help: 'Messages received but not delivered: "duplicate" (already accepted, by uniqueID or origin id) or "loop" (carried this node\'s fingerprint).',
+      samples: [
+        { labels: { reason: 'duplicate' }, value: totals.duplicates },
+        { labels: { reason: 'loop' }, value: totals.loops },
+      ],
+    },
+    {
+      name: 'tidings_limit_refusals_total',
+      type: 'counter',
+      help: 'Clients refused or closed by a limit (connections per address or per second, origin, subscriptions, frames per second, frame or body size).',
+      samples: Object.entries(stats.limited).map(([limit, count]) => ({
+        labels: { limit: snakeCase(limit) },
+        value: count,
+      })),
+    },
     ...relayFamilies(stats.peers),
   ]
 }

@@ -63,7 +63,13 @@ export interface NodeStats {
     slowConsumerCloses: number
     badFrames: number
     badBodies: number
+    /** Messages dropped as already accepted (exactly-once across the cluster). */
+    duplicates: number
+    /** Messages dropped because they carried this node's own fingerprint. */
+    loops: number
   }
+  /** Refusals and closes per limit (Tidings.limited), e.g. `{ connectionsPerIp: 3 }`. */
+  limited: Record<string, number>
   instances: InstanceStats[]
   peers: PeerHealth[]
   runtime: RuntimeSummary
@@ -124,7 +130,10 @@ export function collectStats(tidings: Tidings, sources: StatsSources = {}): Node
       slowConsumerCloses: stats.slowConsumerCloses,
       badFrames: tidings.rejected.badFrames,
       badBodies: tidings.rejected.badBodies,
+      duplicates: tidings.duplicates,
+      loops: tidings.loops,
     },
+    limited: { ...tidings.limited },
     instances,
     peers: [...(sources.peers?.() ?? [])],
     runtime: sources.runtime?.() ?? {},

@@ -183,6 +183,20 @@ describe('GET /metrics', () => {
     expect(value(families, 'tidings_start_time_seconds')).toBe(1_700_000_000)
   })
 
+  it('counts messages dropped as duplicates or loops, and refusals per limit', async () => {
+    const { tidings, post, scrape } = setup()
+    await post('{"uniqueID":"u1","subscribers":["P"]}')
+    await post('{"uniqueID":"u1","subscribers":["P"]}')
+    await post('{"subscribers":["P"],"touched":["fpfpfpfpfpfpfpfp"]}')
+    tidings.limited.connectionsPerIp += 3
+    const { families } = await scrape()
+    expect(value(families, 'tidings_messages_in_total', { instance: 'default' })).toBe(3)
+    expect(value(families, 'tidings_messages_dropped_total', { reason: 'duplicate' })).toBe(1)
+    expect(value(families, 'tidings_messages_dropped_total', { reason: 'loop' })).toBe(1)
+    expect(value(families, 'tidings_limit_refusals_total', { limit: 'connections_per_ip' })).toBe(3)
+    expect(value(families, 'tidings_limit_refusals_total', { limit: 'body_bytes' })).toBe(0)
+  })
+
   it('counts slow-consumer closes', async () => {
     const { tidings, post, scrape } = setup()
     const slow = new FakeSocket()
