@@ -1,8 +1,13 @@
 /**
  * The hub: instances, their subscription indexes and the fan-out. Delivering a message
  * costs O(matching sockets): subscriber id → sockets, never a scan of every client.
+ *
  * Large fan-outs are served `fanoutSlice` sockets per turn, in FIFO order, so a huge
- * broadcast cannot starve pings, the admin endpoint or relays.
+ * broadcast cannot starve pings, the admin endpoint or relays. Messages published in the
+ * same turn to the same subscribers (while the index is unchanged) share one target list
+ * and are merged into one queued job, so each socket of a slice gets all of them at once
+ * and an adapter that batches per turn sends them in one write. Per-socket order is the
+ * publish order in every case.
  */
 
 import { CLOSE_SLOW_CONSUMER } from '../close-codes.ts'
@@ -29,9 +34,19 @@ export interface HubStats {
 
 interface FanoutJob {
   instance: Instance
-  targets: Connection[]
+  targets: readonly Connection[]
   next: number
-  message: Outbound
+  /** Delivered in this order to each target; more than one when same-target publishes merged. */
+  messages: Outbound[]
+}
+
+/** At most this many messages share one queued job, bounding one turn to slice × this deliveries. */
+const MERGE_LIMIT = 32
+
+function sameIds(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 export class Hub {
@@ -48,6 +63,13 @@ export class Hub {
   #nextId = 1
 
   constructor(private readonly options: HubOptions) {}
+
+  /** Deliveries queued for later turns by sliced fan-outs (0 when all are done). */
+  get backlog(): number {
+    let count = 0
+    for (const job of this.#queue) count += (job.targets.length - job.next) * job.messages.length
+    return count
+  }
 
   /** The instance if it exists; never creates one (status queries create no state). */
   find(name: string): Instance | undefined {
@@ -111,6 +133,7 @@ export class Hub {
         index.set(id, sockets)
       }
       sockets.add(connection)
+      connection.instance.version++
     }
     return true
   }
@@ -130,17 +153,26 @@ export class Hub {
    */
   publish(instanceName: string, subscribers: readonly string[], message: Outbound): number {
     const instance = this.instance(instanceName)
-    instance.history.append(
-      { at: this.options.clock.now(), subscribers, message },
-      this.options.clock.now()
-    )
-    const targets = this.#collect(instance, subscribers)
+    const now = this.options.clock.now()
+    instance.history.append({ at: now, subscribers, message }, now)
+    const targets = this.#targets(instance, subscribers)
     if (targets.length === 0) return 0
-    const slice = this.options.limits.fanoutSlice
-    if (this.#queue.length === 0 && targets.length <= slice) {
+    const queue = this.#queue
+    if (queue.length === 0 && targets.length <= this.options.limits.fanoutSlice) {
       this.#deliver(instance, targets, 0, targets.length, message)
+      return targets.length
+    }
+    const last = queue[queue.length - 1]
+    if (
+      last !== undefined &&
+      last.targets === targets &&
+      last.next === 0 &&
+      last.messages.length < MERGE_LIMIT
+    ) {
+      // Same targets, not started: each socket gets both, in order, in the same turn.
+      last.messages.push(message)
     } else {
-      this.#queue.push({ instance, targets, next: 0, message })
+      queue.push({ instance, targets, next: 0, messages: [message] })
       this.#schedule()
     }
     return targets.length
@@ -169,6 +201,8 @@ export class Hub {
     const now = this.options.clock.now()
     for (const [name, instance] of this.#instances) {
       instance.history.trim(now)
+      // A stale target list would keep closed sockets reachable.
+      if (instance.lastTargets?.version !== instance.version) instance.lastTargets = undefined
       if (instance.idle && !this.#queue.some((job) => job.instance === instance)) {
         this.#instances.delete(name)
       }
@@ -187,12 +221,25 @@ export class Hub {
 
   #unindex(instance: Instance, id: string, connection: Connection): void {
     const sockets = instance.index.get(id)
-    if (sockets?.delete(connection) && sockets.size === 0) {
-      instance.index.delete(id)
-    }
+    if (!sockets?.delete(connection)) return
+    instance.version++
+    if (sockets.size === 0) instance.index.delete(id)
   }
 
-  #collect(instance: Instance, subscribers: readonly string[]): Connection[] {
+  /**
+   * The open connections subscribed to any of `subscribers`, each once. The last list of
+   * each instance is reused while its index is unchanged and the ids are the same, so a
+   * run of broadcasts shares one list (and queued jobs can be merged by identity).
+   */
+  #targets(instance: Instance, subscribers: readonly string[]): readonly Connection[] {
+    const cache = instance.lastTargets
+    if (
+      cache !== undefined &&
+      cache.version === instance.version &&
+      sameIds(cache.subscribers, subscribers)
+    ) {
+      return cache.targets
+    }
     const epoch = ++this.#epoch
     const targets: Connection[] = []
     for (const id of subscribers) {
@@ -205,12 +252,13 @@ export class Hub {
         }
       }
     }
+    instance.lastTargets = { version: instance.version, subscribers: [...subscribers], targets }
     return targets
   }
 
   #deliver(
     instance: Instance,
-    targets: Connection[],
+    targets: readonly Connection[],
     from: number,
     to: number,
     message: Outbound
@@ -220,15 +268,46 @@ export class Hub {
     for (let i = from; i < to; i++) {
       const connection = targets[i] as Connection
       if (!connection.open) continue
-      if (connection.socket.bufferedAmount > cap) {
+      const socket = connection.socket
+      if (socket.bufferedAmount > cap) {
         this.#closeSlow(connection)
         continue
       }
-      connection.socket.sendMessage(message)
+      socket.sendMessage(message)
       delivered++
     }
     instance.messagesOut += delivered
     this.stats.deliveries += delivered
+  }
+
+  /** Like #deliver, for a merged job: every message to one socket before the next socket. */
+  #deliverAll(
+    instance: Instance,
+    targets: readonly Connection[],
+    from: number,
+    to: number,
+    messages: readonly Outbound[]
+  ): void {
+    const count = messages.length
+    if (count === 1) {
+      this.#deliver(instance, targets, from, to, messages[0] as Outbound)
+      return
+    }
+    const cap = this.options.limits.slowConsumerBytes
+    let sockets = 0
+    for (let i = from; i < to; i++) {
+      const connection = targets[i] as Connection
+      if (!connection.open) continue
+      const socket = connection.socket
+      if (socket.bufferedAmount > cap) {
+        this.#closeSlow(connection)
+        continue
+      }
+      for (let m = 0; m < count; m++) socket.sendMessage(messages[m] as Outbound)
+      sockets++
+    }
+    instance.messagesOut += sockets * count
+    this.stats.deliveries += sockets * count
   }
 
   #closeSlow(connection: Connection): void {
@@ -251,7 +330,7 @@ export class Hub {
     while (budget > 0 && this.#queue.length > 0) {
       const job = this.#queue[0] as FanoutJob
       const to = Math.min(job.targets.length, job.next + budget)
-      this.#deliver(job.instance, job.targets, job.next, to, job.message)
+      this.#deliverAll(job.instance, job.targets, job.next, to, job.messages)
       budget -= to - job.next
       job.next = to
       if (job.next >= job.targets.length) this.#queue.shift()

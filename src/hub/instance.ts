@@ -3,11 +3,21 @@ import type { HistoryOptions } from '../config/schema.ts'
 import type { Connection } from './connection.ts'
 import { History } from './history.ts'
 
+/** The last fan-out target list of an instance, valid while `version` is the instance's. */
+export interface TargetCache {
+  readonly version: number
+  readonly subscribers: readonly string[]
+  readonly targets: readonly Connection[]
+}
+
 export class Instance {
   /** subscriber id → the open connections subscribed to it. */
   readonly index = new Map<string, Set<Connection>>()
   readonly connections = new Set<Connection>()
   readonly history: History
+  /** Bumped on every change to `index`, so a cached target list knows when it is stale. */
+  version = 0
+  lastTargets: TargetCache | undefined = undefined
   /** Connections ever accepted (Aphlict's `clients.total`). */
   total = 0
   /** Valid messages received for this instance. */
