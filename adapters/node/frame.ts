@@ -6,6 +6,12 @@ import type { Outbound } from '../../src/ports.ts'
 
 const FIN_TEXT = 0x81
 
+/**
+ * How often the expensive steps ran, for regression tests: `frames` per message (never per
+ * socket), `joins` per distinct per-turn sequence of messages (see client-socket.ts).
+ */
+export const frameStats = { frames: 0, joins: 0 }
+
 export function textFrame(payload: Uint8Array): Buffer {
   const length = payload.byteLength
   const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10
@@ -30,6 +36,7 @@ export function frameOf(message: Outbound): Buffer {
   if (frame === undefined) {
     frame = textFrame(message.bytes)
     message.cache = frame
+    frameStats.frames++
   }
   return frame
 }
