@@ -1,21 +1,16 @@
 /**
  * One cluster peer as the relay sees it: a bounded FIFO of messages waiting to go, a small
- * window of requests in flight, retries with full-jitter backoff and a circuit breaker
- * (closed → open after `failures` consecutive failures → one probe at a time until a
- * success closes it again). It learns the peer's fingerprint from every receipt.
+ * window of requests in flight, retries after full-jitter backoff, and a circuit breaker
+ * (circuit.ts). It learns the peer's fingerprint from every receipt, as Aphlict does.
  */
 import type { RelayOptions } from '../config/schema.ts'
 import type { Clock, Logger, PeerAddress, PeerReply, PeerTransport } from '../ports.ts'
-import { fullJitter } from './backoff.ts'
+import { Circuit, type PeerState } from './circuit.ts'
 import { Deque } from './deque.ts'
+import { errorText, receiptFingerprint, retryable } from './outcome.ts'
 import type { TimerHandle, Timers } from './timers.ts'
 
-/**
- * `unknown` never answered yet; `up` last request succeeded; `retrying` failed fewer than
- * `failures` times in a row; `down` circuit open, waiting to probe; `probing` one probe in
- * flight or waiting for a message to probe with; `self` this very server.
- */
-export type PeerState = 'unknown' | 'up' | 'retrying' | 'down' | 'probing' | 'self'
+export type { PeerState } from './circuit.ts'
 
 /** One message waiting to be relayed. The body and touched list are shared by every peer. */
 export interface RelayEntry {
@@ -69,27 +64,7 @@ export interface PeerStatus {
   rejected: number
 }
 
-const RECEIPT_LIMIT = 4096
-
-/** The fingerprint in an Aphlict receipt `{"fingerprint":"…"}`, if any. */
-function receiptFingerprint(body: string): string | undefined {
-  if (body.length === 0 || body.length > RECEIPT_LIMIT) return undefined
-  try {
-    const value = JSON.parse(body) as { fingerprint?: unknown }
-    const fingerprint = value?.fingerprint
-    return typeof fingerprint === 'string' && fingerprint.length > 0 ? fingerprint : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** Statuses worth retrying: the peer (or its proxy) may accept the same request later. */
-function retryable(status: number): boolean {
-  return status === 401 || status === 403 || status === 408 || status === 429 || status >= 500
-}
-
 export class Peer {
-  state: PeerState = 'unknown'
   fingerprint: string | undefined
   lastSuccess: number | null = null
   lastError: string | null = null
@@ -98,12 +73,10 @@ export class Peer {
   skipped = 0
   dropped = 0
   rejected = 0
+  readonly #circuit: Circuit
   readonly #queue = new Deque<RelayEntry>()
   #queuedBytes = 0
   #inFlight = 0
-  #failures = 0
-  /** Bumped on every outcome that changes health, so stale in-flight failures count once. */
-  #epoch = 0
   #retryTimer: TimerHandle | undefined
   readonly #aborts = new Set<AbortController>()
   #stopped = false
@@ -111,26 +84,31 @@ export class Peer {
   constructor(
     readonly address: PeerAddress,
     private readonly context: PeerContext
-  ) {}
-
-  /** This peer is this very server: drop what is queued, never send to it. */
-  markSelf(): void {
-    if (this.state === 'self') return
-    this.state = 'self'
-    this.skipped += this.#queue.length
-    this.#queue.clear()
-    this.#queuedBytes = 0
-    this.context.logger.log(`Cluster peer ${this.label} is this server; not relaying to it.`)
+  ) {
+    this.#circuit = new Circuit(context.tuning, context.random)
   }
 
   get label(): string {
     return this.address.origin
   }
 
+  get state(): PeerState {
+    return this.#circuit.state
+  }
+
   /** True when nothing is waiting or in flight, or the peer is not worth waiting for. */
   get settled(): boolean {
-    if (this.state === 'self' || this.state === 'down' || this.state === 'probing') return true
+    if (this.state === 'self' || this.#circuit.open) return true
     return this.#queue.length === 0 && this.#inFlight === 0
+  }
+
+  /** This peer is this very server: drop what is queued, never send to it. */
+  markSelf(): void {
+    if (this.state === 'self') return
+    this.#circuit.state = 'self'
+    this.skipped += this.#queue.length
+    this.#clearQueue()
+    this.context.logger.log(`Cluster peer ${this.label} is this server; not relaying to it.`)
   }
 
   /** Queues `entry` unless the peer already has it. Call pump() to send. */
@@ -157,28 +135,25 @@ export class Peer {
   pump(): void {
     if (this.#stopped || this.state === 'self') return
     const now = this.context.clock.now()
-    while (this.#inFlight < this.#limit() && this.#queue.length > 0) {
+    const limit = this.#circuit.limit(this.#retryTimer !== undefined)
+    while (this.#inFlight < limit && this.#queue.length > 0) {
       const entry = this.#take() as RelayEntry
       if (now - entry.at > this.context.tuning.maxAge) {
         this.dropped++
-        continue
-      }
-      if (this.fingerprint !== undefined && entry.touched.includes(this.fingerprint)) {
+      } else if (this.fingerprint !== undefined && entry.touched.includes(this.fingerprint)) {
         this.skipped++
-        continue
+      } else {
+        void this.#send(entry)
       }
-      void this.#send(entry)
     }
   }
 
   /** Aborts everything in flight, drops the queue and cancels the retry timer. */
   stop(): void {
     this.#stopped = true
-    if (this.#retryTimer !== undefined) this.context.timers.clearTimeout(this.#retryTimer)
-    this.#retryTimer = undefined
+    this.#cancelRetry()
     for (const controller of this.#aborts) controller.abort(new Error('relay stopped'))
-    this.#queue.clear()
-    this.#queuedBytes = 0
+    this.#clearQueue()
   }
 
   status(): PeerStatus {
@@ -188,7 +163,7 @@ export class Peer {
       fingerprint: this.fingerprint ?? null,
       lastSuccess: this.lastSuccess,
       lastError: this.lastError,
-      failures: this.#failures,
+      failures: this.#circuit.failures,
       failed: this.failed,
       queue: this.#queue.length,
       inFlight: this.#inFlight,
@@ -199,24 +174,15 @@ export class Peer {
     }
   }
 
-  #limit(): number {
-    if (this.#retryTimer !== undefined) return 0
-    switch (this.state) {
-      case 'unknown':
-      case 'up':
-        return this.context.tuning.window
-      case 'retrying':
-      case 'probing':
-        return 1
-      default:
-        return 0
-    }
-  }
-
   #take(): RelayEntry | undefined {
     const entry = this.#queue.shift()
     if (entry) this.#queuedBytes -= entry.body.byteLength
     return entry
+  }
+
+  #clearQueue(): void {
+    this.#queue.clear()
+    this.#queuedBytes = 0
   }
 
   /** Drops entries at the head that are already too old to be worth sending. */
@@ -230,7 +196,7 @@ export class Peer {
 
   async #send(entry: RelayEntry): Promise<void> {
     const { transport, timers, tuning, clock } = this.context
-    const epoch = this.#epoch
+    const epoch = this.#circuit.epoch
     const started = clock.now()
     const controller = new AbortController()
     const timer = timers.setTimeout(
@@ -243,17 +209,17 @@ export class Peer {
     let failure: string | undefined
     try {
       reply = await transport.post(this.address, entry.instance, entry.body, controller.signal)
+      if (retryable(reply.status)) failure = `answered HTTP ${reply.status}`
     } catch (error) {
       failure = controller.signal.aborted
-        ? String((controller.signal.reason as Error)?.message ?? 'aborted')
-        : errorText(error)
+        ? errorText(controller.signal.reason)
+        : errorText(error) || 'no reply'
     } finally {
       timers.clearTimeout(timer)
       this.#aborts.delete(controller)
       this.#inFlight--
     }
     if (this.#stopped) return
-    if (reply && retryable(reply.status)) failure = `answered HTTP ${reply.status}`
     if (failure !== undefined || !reply) {
       this.#onFailure(entry, failure ?? 'no reply', epoch)
     } else {
@@ -266,33 +232,27 @@ export class Peer {
   #onAnswer(reply: PeerReply): void {
     this.#learn(receiptFingerprint(reply.body))
     if (this.state === 'self') return
-    const { clock, logger } = this.context
     if (reply.status >= 200 && reply.status < 300) {
       this.relayed++
-      this.lastSuccess = clock.now()
+      this.lastSuccess = this.context.clock.now()
     } else {
       this.rejected++
     }
-    if (this.state === 'down' || this.state === 'probing') {
-      logger.log(`Cluster peer ${this.label} is back up; relaying to it again.`)
+    if (this.#circuit.succeed()) {
+      this.context.logger.log(`Cluster peer ${this.label} is back up; relaying to it again.`)
     }
-    this.state = 'up'
-    this.#failures = 0
-    this.#epoch++
-    if (this.#retryTimer !== undefined) this.context.timers.clearTimeout(this.#retryTimer)
-    this.#retryTimer = undefined
+    this.#cancelRetry()
   }
 
   #learn(fingerprint: string | undefined): void {
     if (fingerprint === undefined || fingerprint === this.fingerprint) return
-    const { logger, selfFingerprint } = this.context
     const previous = this.fingerprint
     this.fingerprint = fingerprint
-    if (fingerprint === selfFingerprint) {
+    if (fingerprint === this.context.selfFingerprint) {
       this.markSelf()
       return
     }
-    logger.log(
+    this.context.logger.log(
       previous === undefined
         ? `Cluster peer ${this.label} has fingerprint "${fingerprint}".`
         : `Cluster peer ${this.label} restarted: fingerprint "${previous}" is now "${fingerprint}".`
@@ -300,10 +260,9 @@ export class Peer {
   }
 
   #onFailure(entry: RelayEntry, reason: string, epoch: number): void {
-    const { clock, logger, timers, tuning, random } = this.context
-    const now = clock.now()
+    const { clock, logger, timers, tuning } = this.context
     // The message goes first again (unless it is too old or the queue is full).
-    if (now - entry.at <= tuning.maxAge && this.#queue.length < tuning.queue) {
+    if (clock.now() - entry.at <= tuning.maxAge && this.#queue.length < tuning.queue) {
       this.#queue.unshift(entry)
       this.#queuedBytes += entry.body.byteLength
     } else {
@@ -311,36 +270,25 @@ export class Peer {
     }
     this.lastError = reason
     this.failed++
-    // Requests started before the last counted outcome fail for the same reason: count once.
-    if (epoch !== this.#epoch) return
-    this.#epoch++
-    this.#failures++
-    const wasDown = this.state === 'down' || this.state === 'probing'
-    if (this.#failures >= tuning.failures) {
-      this.state = 'down'
-      if (!wasDown) {
-        logger.warn(
-          `Cluster peer ${this.label} is down after ${this.#failures} failed relays (${reason}); queueing at most ${tuning.queue} messages for ${tuning.maxAge} ms and probing it with backoff.`
-        )
-      }
-    } else {
-      this.state = 'retrying'
-      if (logger.tracing) logger.trace(`Cluster peer ${this.label} relay failed (${reason}).`)
+    const outcome = this.#circuit.fail(epoch)
+    if (!outcome) return
+    if (outcome.opened) {
+      logger.warn(
+        `Cluster peer ${this.label} is down after ${this.#circuit.failures} failed relays (${reason}); queueing at most ${tuning.queue} messages for ${tuning.maxAge} ms and probing it with backoff.`
+      )
+    } else if (logger.tracing) {
+      logger.trace(`Cluster peer ${this.label} relay failed (${reason}).`)
     }
-    const delay = fullJitter(this.#failures, tuning.retryBase, tuning.retryMax, random)
-    if (this.#retryTimer !== undefined) timers.clearTimeout(this.#retryTimer)
+    this.#cancelRetry()
     this.#retryTimer = timers.setTimeout(() => {
       this.#retryTimer = undefined
-      if (this.state === 'down') this.state = 'probing'
+      this.#circuit.halfOpen()
       this.pump()
-    }, delay)
+    }, outcome.delay)
   }
-}
 
-function errorText(error: unknown): string {
-  if (!(error instanceof Error)) return String(error)
-  const cause = (error as Error & { cause?: unknown }).cause
-  const code = (error as Error & { code?: unknown }).code
-  if (cause instanceof Error && cause.message) return cause.message
-  return error.message || (typeof code === 'string' ? code : 'error')
+  #cancelRetry(): void {
+    if (this.#retryTimer !== undefined) this.context.timers.clearTimeout(this.#retryTimer)
+    this.#retryTimer = undefined
+  }
 }

@@ -7,12 +7,11 @@ export interface Timers {
   clearTimeout(handle: TimerHandle): void
 }
 
+/**
+ * Plain global timers, left referenced: a pending retry never outlives the relay (close()
+ * clears them), and the shutdown flush must keep the process alive while it waits.
+ */
 export const globalTimers: Timers = {
-  setTimeout: (task, ms) => {
-    const handle = setTimeout(task, ms) as unknown as { unref?: () => void }
-    // On Node a pending retry or timeout must not keep a stopping process alive.
-    handle.unref?.()
-    return handle
-  },
+  setTimeout: (task, ms) => setTimeout(task, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }
