@@ -1,0 +1,261 @@
+/** The bench's table and target checks, printed to stdout and returned for the JSON. */
+import type { AdminFigures, RunFigures } from './scenarios.ts'
+import { SERVER_LABELS, type ServerKind } from './servers.ts'
+
+export interface ServerResult {
+  kind: ServerKind
+  idleRssMB: number
+  targetedSmall: RunFigures
+  targetedBig: RunFigures
+  rssPerConnKB: number
+  heapPerConnKB: number
+  rssAtBigMB: number
+  broadcastBig: RunFigures
+  broadcast: RunFigures
+  normalPayload: RunFigures
+  slow: RunFigures
+  slowCount: number
+  slowCloses: Record<string, number>
+  slowEnded: number
+  admin: AdminFigures
+}
+
+interface ReportOptions {
+  clients: number
+  small: number
+  big: number
+  slowClients: number
+  slowPercent: number
+  slowPayload: number
+}
+
+interface Row {
+  label: string
+  value: (r: ServerResult) => number
+  digits: number
+  /** Which way is better, for the ratio columns. */
+  better?: 'higher' | 'lower'
+}
+
+const fmt = (value: number, digits: number): string =>
+  Number.isFinite(value)
+    ? value.toLocaleString('en-US', {
+        minimumFractionDigits: digits,
+        maximumFractionDigits: digits,
+      })
+    : 'n/a'
+
+function rows(o: ReportOptions): Row[] {
+  const k = (n: number) => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n))
+  return [
+    {
+      label: `broadcast deliveries/s (${k(o.clients)} clients)`,
+      value: (r) => r.broadcast.rate,
+      digits: 0,
+      better: 'higher',
+    },
+    {
+      label: 'server CPU µs / delivery',
+      value: (r) => r.broadcast.cpuPerDelivery,
+      digits: 2,
+      better: 'lower',
+    },
+    { label: 'server CPU use (cores)', value: (r) => r.broadcast.serverCpuShare, digits: 2 },
+    { label: 'fleet CPU use (cores)', value: (r) => r.broadcast.fleetCpuShare, digits: 2 },
+    { label: 'publisher CPU use (cores)', value: (r) => r.broadcast.publisherCpuShare, digits: 2 },
+    { label: 'whole machine busy (cores)', value: (r) => r.broadcast.machineBusy, digits: 2 },
+    { label: 'latency p50 ms', value: (r) => r.broadcast.p50ms, digits: 1, better: 'lower' },
+    { label: 'latency p99 ms', value: (r) => r.broadcast.p99ms, digits: 1, better: 'lower' },
+    { label: 'delivered ratio', value: (r) => r.broadcast.deliveredRatio, digits: 4 },
+    {
+      label: `targeted CPU µs / message @${k(o.small)}`,
+      value: (r) => r.targetedSmall.cpuPerMessage,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: `targeted CPU µs / message @${k(o.big)}`,
+      value: (r) => r.targetedBig.cpuPerMessage,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: `targeted @${k(o.big)} / @${k(o.small)}`,
+      value: (r) => r.targetedBig.cpuPerMessage / r.targetedSmall.cpuPerMessage,
+      digits: 2,
+    },
+    {
+      label: 'RSS KB / idle connection (after GC)',
+      value: (r) => r.rssPerConnKB,
+      digits: 2,
+      better: 'lower',
+    },
+    {
+      label: 'heap KB / idle connection',
+      value: (r) => r.heapPerConnKB,
+      digits: 2,
+      better: 'lower',
+    },
+    {
+      label: `broadcast deliveries/s (${k(o.big)} clients)`,
+      value: (r) => r.broadcastBig.rate,
+      digits: 0,
+      better: 'higher',
+    },
+    {
+      label: `event-loop delay max ms (${k(o.big)} broadcast)`,
+      value: (r) => r.broadcastBig.eldMaxMs,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: 'admin POST/s, no subscribers',
+      value: (r) => r.admin.perSecond,
+      digits: 0,
+      better: 'higher',
+    },
+    {
+      label: 'admin server CPU µs / POST',
+      value: (r) => r.admin.cpuPerPost,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: `${k(o.slowClients)} clients, +${o.slowPayload} B: p99 ms, all reading`,
+      value: (r) => r.normalPayload.p99ms,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: `… ${o.slowPercent}% not reading: others' p99 ms`,
+      value: (r) => r.slow.p99ms,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: "… others' p99 / all-reading p99",
+      value: (r) => r.slow.p99ms / r.normalPayload.p99ms,
+      digits: 2,
+    },
+    { label: '… others delivered ratio', value: (r) => r.slow.deliveredRatio, digits: 4 },
+    {
+      label: '… server RSS max MB, all reading',
+      value: (r) => r.normalPayload.rssMaxMB,
+      digits: 0,
+    },
+    { label: '… server RSS max MB, slow run', value: (r) => r.slow.rssMaxMB, digits: 0 },
+    {
+      label: '… stalled clients closed with 4008',
+      value: (r) => r.slowCloses['4008'] ?? 0,
+      digits: 0,
+    },
+  ]
+}
+
+function table(headers: string[], body: string[][]): string {
+  const widths = headers.map((h, i) =>
+    Math.max(h.length, ...body.map((row) => (row[i] ?? '').length))
+  )
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] as number) : cell.padStart(widths[i] as number))).join(' | ')} |`
+  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`
+  return [line(headers), rule, ...body.map(line)].join('\n')
+}
+
+export interface Check {
+  target: string
+  value: string
+  pass: boolean
+}
+
+function checks(results: ServerResult[]): Check[] {
+  const by = (kind: ServerKind) => results.find((r) => r.kind === kind)
+  const t = by('tidings')
+  if (!t) return []
+  const out: Check[] = []
+  const plain = by('ws')
+  const cork = by('ws-cork')
+  if (cork) {
+    const ratio = t.broadcast.rate / cork.broadcast.rate
+    out.push({
+      target: 'broadcast ≥ 1.2× corked bare ws',
+      value: `${fmt(ratio, 2)}×`,
+      pass: ratio >= 1.2,
+    })
+    out.push({
+      target: 'p99 no worse than corked bare ws',
+      value: `${fmt(t.broadcast.p99ms, 1)} vs ${fmt(cork.broadcast.p99ms, 1)} ms`,
+      pass: t.broadcast.p99ms <= cork.broadcast.p99ms,
+    })
+  }
+  if (plain) {
+    const ratio = t.broadcast.rate / plain.broadcast.rate
+    out.push({ target: 'broadcast ≥ 3× bare ws', value: `${fmt(ratio, 2)}×`, pass: ratio >= 3 })
+  }
+  out.push({
+    target: 'CPU per delivery ≤ 4 µs',
+    value: `${fmt(t.broadcast.cpuPerDelivery, 2)} µs`,
+    pass: t.broadcast.cpuPerDelivery <= 4,
+  })
+  const flat = t.targetedBig.cpuPerMessage / t.targetedSmall.cpuPerMessage
+  out.push({ target: 'targeted CPU big/small ≤ 1.3', value: fmt(flat, 2), pass: flat <= 1.3 })
+  out.push({
+    target: 'RSS per idle connection ≤ 8 KB',
+    value: `${fmt(t.rssPerConnKB, 2)} KB`,
+    pass: t.rssPerConnKB <= 8,
+  })
+  const slow = t.slow.p99ms / t.normalPayload.p99ms
+  out.push({
+    target: "slow consumers: others' p99 ≤ 2×",
+    value: `${fmt(slow, 2)}×`,
+    pass: slow <= 2,
+  })
+  out.push({
+    target: 'slow consumers closed with 4008',
+    value: `${t.slowCloses['4008'] ?? 0} of ${t.slowCount}`,
+    pass: (t.slowCloses['4008'] ?? 0) === t.slowCount && t.slowCount > 0,
+  })
+  return out
+}
+
+export function printReport(
+  results: ServerResult[],
+  options: ReportOptions,
+  machine: {
+    cpus: number
+    cpuModel: string
+    node: string
+    loadBefore: number[]
+    loadAfter: number[]
+  }
+): { table: string; checks: Check[] } {
+  const kinds = results.map((r) => r.kind)
+  const t = results.find((r) => r.kind === 'tidings')
+  const ratioKinds = t ? (['ws-cork', 'ws'] as const).filter((k) => kinds.includes(k)) : []
+  const headers = [
+    'metric',
+    ...results.map((r) => SERVER_LABELS[r.kind]),
+    ...ratioKinds.map((k) => `tidings ÷ ${SERVER_LABELS[k]}`),
+  ]
+  const body = rows(options).map((row) => [
+    row.label,
+    ...results.map((r) => fmt(row.value(r), row.digits)),
+    ...ratioKinds.map((k) => {
+      const base = results.find((r) => r.kind === k) as ServerResult
+      return row.better ? `${fmt(row.value(t as ServerResult) / row.value(base), 2)}×` : ''
+    }),
+  ])
+  const text = table(headers, body)
+  const verdicts = checks(results)
+  const out = [
+    '',
+    `Machine: ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}; load average before ${machine.loadBefore.map((n) => n.toFixed(2)).join(' ')}, after ${machine.loadAfter.map((n) => n.toFixed(2)).join(' ')}`,
+    '',
+    text,
+    '',
+    ...verdicts.map((c) => `${c.pass ? 'PASS' : 'MISS'}  ${c.target}: ${c.value}`),
+    '',
+  ]
+  process.stdout.write(out.join('\n'))
+  return { table: text, checks: verdicts }
+}

@@ -1,0 +1,283 @@
+/**
+ * `npm run bench`: tidings against a bare-`ws` baseline and the same with per-tick cork,
+ * in one run, driven by the same client fleet (child processes, 127.0.0.1 only).
+ * `npm run bench -- --help` lists the parameters. Prints a table and writes JSON to
+ * bench-results/. Every child is killed at the end, on failure, on a signal and at --max-minutes.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { Fleet } from './fleet-control.ts'
+import { Publisher } from './publisher.ts'
+import { printReport, type ServerResult } from './report.ts'
+import { eachClient, measureAdmin, measureRun, SHARED_ID } from './scenarios.ts'
+import { type RunningServer, type ServerKind, startServer } from './servers.ts'
+
+const HELP = `Usage: npm run bench -- [options]
+
+  --quick               small sizes, under a minute
+  --servers LIST        comma list of ws, ws-cork, tidings (default: all three)
+  --clients N           clients for the main broadcast (default 5000; quick 2000)
+  --messages N          broadcast POSTs in the main run (default 200; quick 60)
+  --small N, --big N    connection counts for targeted CPU and memory (default 1000, 10000; quick 1000, 4000)
+  --big-messages N      broadcast POSTs at --big clients, for event-loop delay (default 40; quick 15)
+  --targeted N          targeted POSTs per size (default 4000; quick 1500)
+  --admin N             admin POSTs with no subscribers (default 8000; quick 3000)
+  --inflight N          POSTs in flight (default 8)
+  --shards N            client fleet processes (default 2)
+  --payload BYTES       extra bytes per message (default 0)
+  --slow-clients N      clients in the slow-consumer runs (default 2000; quick 1000)
+  --slow-percent P      share of them that stop reading (default 1)
+  --slow-messages N     POSTs per slow-consumer run (default 320)
+  --slow-payload BYTES  extra bytes per message there (default 16384: 320 × 16 KiB is more
+                        than the ~4 MiB the kernel buffers for a socket that is not read)
+  --slow-bytes BYTES    slow-consumer cap for every server (default 262144)
+  --cpu N               pin each server to CPU N with taskset (default: no pinning)
+  --max-minutes M       hard limit for the whole run (default 15)
+  --out DIR             where the JSON goes (default bench-results)`
+
+const { values } = parseArgs({
+  options: {
+    help: { type: 'boolean', short: 'h' },
+    quick: { type: 'boolean', default: false },
+    servers: { type: 'string', default: 'ws,ws-cork,tidings' },
+    clients: { type: 'string' },
+    messages: { type: 'string' },
+    small: { type: 'string' },
+    big: { type: 'string' },
+    'big-messages': { type: 'string' },
+    targeted: { type: 'string' },
+    admin: { type: 'string' },
+    inflight: { type: 'string', default: '8' },
+    shards: { type: 'string', default: '2' },
+    payload: { type: 'string', default: '0' },
+    'slow-clients': { type: 'string' },
+    'slow-percent': { type: 'string', default: '1' },
+    'slow-messages': { type: 'string', default: '320' },
+    'slow-payload': { type: 'string', default: '16384' },
+    'slow-bytes': { type: 'string', default: '262144' },
+    cpu: { type: 'string' },
+    'max-minutes': { type: 'string', default: '15' },
+    out: { type: 'string', default: 'bench-results' },
+  },
+})
+
+if (values.help) {
+  process.stdout.write(`${HELP}\n`)
+  process.exit(0)
+}
+
+const quick = values.quick === true
+function num(name: keyof typeof values, normal: number, fast = normal): number {
+  const raw = values[name]
+  const value = raw === undefined ? (quick ? fast : normal) : Number(raw)
+  if (!Number.isFinite(value) || value < 0) {
+    process.stderr.write(`bench: --${name} must be a non-negative number\n`)
+    process.exit(2)
+  }
+  return value
+}
+
+const options = {
+  quick,
+  servers: String(values.servers).split(',') as ServerKind[],
+  clients: num('clients', 5000, 2000),
+  messages: num('messages', 200, 60),
+  small: num('small', 1000),
+  big: num('big', 10000, 4000),
+  bigMessages: num('big-messages', 40, 15),
+  targeted: num('targeted', 4000, 1500),
+  admin: num('admin', 8000, 3000),
+  inflight: num('inflight', 8),
+  shards: num('shards', 2),
+  payload: num('payload', 0),
+  slowClients: num('slow-clients', 2000, 1000),
+  slowPercent: num('slow-percent', 1),
+  slowMessages: num('slow-messages', 320),
+  slowPayload: num('slow-payload', 16384),
+  slowBytes: num('slow-bytes', 262144),
+  cpu: values.cpu === undefined ? undefined : num('cpu', 0),
+  maxMinutes: num('max-minutes', 15),
+}
+for (const kind of options.servers) {
+  if (!['ws', 'ws-cork', 'tidings'].includes(kind)) {
+    process.stderr.write(`bench: unknown server "${kind}" in --servers\n`)
+    process.exit(2)
+  }
+}
+
+const maxMs = options.maxMinutes * 60_000
+const cleanups = new Set<() => Promise<void>>()
+async function cleanup(): Promise<void> {
+  await Promise.all([...cleanups].map((stop) => stop().catch(() => {})))
+  cleanups.clear()
+}
+const hardStop = setTimeout(() => {
+  process.stderr.write(`bench: --max-minutes (${options.maxMinutes}) reached, stopping\n`)
+  cleanup().finally(() => process.exit(2))
+}, maxMs)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanup().finally(() => process.exit(130))
+  })
+}
+
+const log = (line: string): void => {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+}
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+const runTimeout = (deliveries: number): number => Math.min(maxMs, 30_000 + deliveries / 20)
+
+async function benchServer(kind: ServerKind): Promise<ServerResult> {
+  log(`${kind}: starting`)
+  const server: RunningServer = await startServer(kind, {
+    slowBytes: options.slowBytes,
+    limits: {},
+    maxMs,
+    cpu: options.cpu,
+  })
+  cleanups.add(server.stop)
+  const fleet = await Fleet.start(options.shards, maxMs)
+  const stopFleet = () => fleet.stop()
+  cleanups.add(stopFleet)
+  const publisher = new Publisher(server.adminUrl, options.inflight)
+  const result: Partial<ServerResult> = { kind }
+  try {
+    const idle = await server.sample({ gc: true })
+    result.idleRssMB = idle.rss / 1048576
+
+    log(`${kind}: ${options.small} clients, targeted`)
+    await fleet.connectTo(server.clientUrl, options.small, SHARED_ID)
+    const targetedRun = (messages: number) =>
+      measureRun(server, fleet, publisher, {
+        messages,
+        subscribers: eachClient(fleet),
+        expected: messages,
+        payload: options.payload,
+        timeoutMs: runTimeout(messages * 50),
+      })
+    await targetedRun(Math.min(500, options.targeted)) // warm-up
+    result.targetedSmall = await targetedRun(options.targeted)
+
+    const small = await server.sample({ gc: true })
+    log(`${kind}: ${options.big} clients, memory`)
+    await fleet.connectTo(server.clientUrl, options.big, SHARED_ID)
+    await sleep(500)
+    const big = await server.sample({ gc: true })
+    const added = options.big - options.small
+    result.rssPerConnKB = (big.rss - small.rss) / added / 1024
+    result.heapPerConnKB = (big.heapUsed - small.heapUsed) / added / 1024
+    result.rssAtBigMB = big.rss / 1048576
+
+    log(`${kind}: ${options.big} clients, targeted`)
+    result.targetedBig = await targetedRun(options.targeted)
+
+    log(`${kind}: ${options.big} clients, broadcast`)
+    const broadcast = (messages: number, payload: number, readers: number) =>
+      measureRun(server, fleet, publisher, {
+        messages,
+        subscribers: () => [SHARED_ID],
+        expected: messages * readers,
+        payload,
+        timeoutMs: runTimeout(messages * fleet.total),
+      })
+    result.broadcastBig = await broadcast(options.bigMessages, options.payload, options.big)
+
+    await fleet.shrinkTo(options.clients)
+    await sleep(1000)
+    log(`${kind}: ${options.clients} clients, broadcast`)
+    await broadcast(Math.min(20, options.messages), options.payload, options.clients) // warm-up
+    result.broadcast = await broadcast(options.messages, options.payload, options.clients)
+
+    await fleet.shrinkTo(options.slowClients)
+    await sleep(500)
+    const slowCount = Math.round((options.slowClients * options.slowPercent) / 100)
+    log(`${kind}: ${options.slowClients} clients, ${slowCount} of them not reading`)
+    result.normalPayload = await broadcast(
+      options.slowMessages,
+      options.slowPayload,
+      options.slowClients
+    )
+    // The stalled clients are fresh connections: a socket that has been read fast has grown
+    // kernel buffers (tcp_rmem max is 32 MiB here) that would hide the stall for a long time.
+    await fleet.shrinkTo(options.slowClients - slowCount)
+    await fleet.connectTo(server.clientUrl, options.slowClients, SHARED_ID)
+    const paused = await fleet.pause(slowCount)
+    result.slow = await broadcast(
+      options.slowMessages,
+      options.slowPayload,
+      options.slowClients - paused
+    )
+    // Let the stalled clients read again: they drain what the server kept and see its close frame.
+    await fleet.resume()
+    await sleep(3000)
+    const after = await fleet.report()
+    result.slowCloses = after.closes
+    result.slowEnded = after.ended
+    result.slowCount = paused
+
+    await fleet.shrinkTo(0)
+    await sleep(500)
+    log(`${kind}: admin POSTs, no subscribers`)
+    await measureAdmin(server, publisher, Math.min(1000, options.admin), runTimeout(0))
+    result.admin = await measureAdmin(
+      server,
+      publisher,
+      options.admin,
+      runTimeout(options.admin * 20)
+    )
+    return result as ServerResult
+  } finally {
+    await publisher.close().catch(() => {})
+    await fleet.stop()
+    cleanups.delete(stopFleet)
+    await server.stop()
+    cleanups.delete(server.stop)
+  }
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date()
+  const loadBefore = loadavg()
+  log(
+    `load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')}; options ${JSON.stringify(options)}`
+  )
+  const results: ServerResult[] = []
+  for (const kind of options.servers) {
+    results.push(await benchServer(kind))
+  }
+  const loadAfter = loadavg()
+  const machine = {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    loadBefore,
+    loadAfter,
+  }
+  const summary = printReport(results, options, machine)
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const dir = join(root, String(values.out))
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `fanout-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(
+    file,
+    `${JSON.stringify({ startedAt, machine, options, results, summary }, null, 2)}\n`
+  )
+  log(`wrote ${file}`)
+}
+
+main()
+  .then(async () => {
+    clearTimeout(hardStop)
+    await cleanup()
+    process.exit(0)
+  })
+  .catch(async (error: unknown) => {
+    process.stderr.write(
+      `bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`
+    )
+    await cleanup()
+    process.exit(1)
+  })
