@@ -94,7 +94,12 @@ async function clientsOn(node: TidingsProcess) {
         })
     )
   )
-  return { arrivals, close: () => sockets.forEach((ws) => ws.terminate()) }
+  return {
+    arrivals,
+    close: () => {
+      for (const ws of sockets) ws.terminate()
+    },
+  }
 }
 
 /** Posts `RATE`/s for `SECONDS` to `target`; returns send times and POST answer times by key. */
