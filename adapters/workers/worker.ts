@@ -44,7 +44,18 @@ function isAdminRequest(request: Request, url: URL, settings: WorkerSettings): b
   return settings.open && url.pathname === '/status/'
 }
 
+/** The `origins` allow-list, as on Node: browsers send `Origin`; other clients may not. */
+function refusedOrigin(request: Request, settings: WorkerSettings): Response | undefined {
+  const { origins } = settings.config
+  const origin = request.headers.get('origin')
+  if (!origins || origin === null || origins.includes(origin.toLowerCase())) return undefined
+  const message = `Origin ${JSON.stringify(origin.slice(0, 200))} may not open client connections here (see "origins" in TIDINGS_CONFIG).`
+  return Response.json({ error: { code: 'origin_not_allowed', message } }, { status: 403 })
+}
+
 function upgrade(request: Request, env: WorkerEnv, settings: WorkerSettings): Promise<Response> {
+  const refused = refusedOrigin(request, settings)
+  if (refused !== undefined) return Promise.resolve(refused)
   const instance = upgradeInstance(request.url)
   if (instance instanceof RequestError) return Promise.resolve(errorResponse(instance))
   if (nextShard < 0) nextShard = Math.floor(Math.random() * settings.shards)

@@ -74,7 +74,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
 }
 
 /** The contract suite's view: both ports on the Worker's one origin, the secret on admin calls. */
-export async function workerTarget(options: TargetOptions = {}): Promise<Target> {
+export async function workerTarget(options: WorkerOptions = {}): Promise<Target> {
   const worker = await startWorker(options)
   return {
     clientUrl: worker.origin.replace(/^http/, 'ws'),
