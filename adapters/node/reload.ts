@@ -49,6 +49,9 @@ const LIVE_KEYS: Record<Section, readonly string[]> = {
     'subscriptionsPerConnection',
     'slowConsumerBytes',
     'fanoutSlice',
+    'framesPerSecond',
+    'connectionsPerIp',
+    'connectionsPerSecond',
   ],
   websocket: ['heartbeat'],
   relay: [
@@ -65,9 +68,6 @@ const LIVE_KEYS: Record<Section, readonly string[]> = {
   drain: ['window', 'waves'],
 }
 
-/** Top-level keys only a restart changes. */
-const RESTART_KEYS = ['servers', 'cluster', 'secret', 'pidfile', 'memory.hint'] as const
-
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
 }
@@ -83,8 +83,12 @@ export function applyConfig(
 ): Pick<ReloadReport, 'applied' | 'restartNeeded'> {
   const applied: string[] = []
   const restartNeeded: string[] = []
-  for (const key of RESTART_KEYS) {
-    if (!same(running[key], next[key])) restartNeeded.push(key)
+  // Any other top-level key (servers, cluster, secret, origins, pidfile, ...) needs a restart.
+  const topLevel = new Set([...Object.keys(running), ...Object.keys(next)])
+  for (const key of topLevel) {
+    if (key === 'logs' || key in LIVE_KEYS) continue
+    const k = key as keyof Config
+    if (!same(running[k], next[k])) restartNeeded.push(key)
   }
   const logPaths = next.logs.map((log) => log.path)
   if (!same(running.logs, next.logs)) {
