@@ -96,6 +96,11 @@ function readConfig(text: string | undefined): Config {
       'TIDINGS_CONFIG: "limits.connectionsPerIp", "limits.connectionsPerSecond" and "limits.trustedProxies" do not apply on Workers; use a Cloudflare rate limiting rule instead.'
     )
   }
+  if (config.relay.ca) {
+    throw new ConfigError(
+      'TIDINGS_CONFIG: "relay.ca" does not apply on Workers; fetch trusts the public CAs only, so https peers need a publicly trusted certificate.'
+    )
+  }
   return config
 }
 

@@ -51,6 +51,7 @@ describe('workers adapter: settings from the environment', () => {
       /TIDINGS_CONFIG: .*'limits.frameBytes' has invalid type/,
     ],
     [{ TIDINGS_CONFIG: '{"limits":{"connectionsPerIp":5}}' }, /Cloudflare rate limiting rule/],
+    [{ TIDINGS_CONFIG: '{"relay":{"ca":"/etc/ca.pem"}}' }, /"relay.ca" does not apply on Workers/],
     [
       { TIDINGS_CONFIG: '{"cluster":[{"host":"a","port":1,"protocol":"ftp"}]}' },
       /invalid protocol, "ftp"/,
