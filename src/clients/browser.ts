@@ -99,7 +99,11 @@ export function createClient(options: ClientOptions): TidingsClient {
   const random = options.random ?? Math.random
   const now = options.now ?? Date.now
 
-  const subscriptions = new Set(idList(options.subscriptions ?? [], 'subscriptions'))
+  const initial = options.subscriptions ?? []
+  if (!Array.isArray(initial) || !initial.every((id) => typeof id === 'string')) {
+    invalidOption('subscriptions', 'must be a list of subscriber ids (strings).')
+  }
+  const subscriptions = new Set(initial)
   const messageListeners = new Set<(message: TidingsMessage) => void>()
   const statusListeners = new Set<(status: ClientStatus) => void>()
   // The last `dedupSize` uniqueIDs: a set for lookup, a ring for eviction order.

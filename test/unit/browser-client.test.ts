@@ -551,6 +551,7 @@ describe('browser client: options', () => {
     [{ replayWindowMs: Number.NaN }, 'replayWindowMs'],
     [{ dedupSize: 0 }, 'dedupSize'],
     [{ pingIntervalMs: -5 }, 'pingIntervalMs'],
+    [{ subscriptions: 'PHID-1' as unknown as string[] }, 'subscriptions'],
   ]
   it.each(cases)('refuses %j naming %s', (options, field) => {
     try {
