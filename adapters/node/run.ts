@@ -37,10 +37,19 @@ export async function run(
     console: options.console ? (line) => process.stdout.write(`${line}\n`) : undefined,
   })
   for (const log of options.config.logs) logger.log(`Logging to "${log.path}".`)
+  let running: RunningServer | undefined
+  // Installed before start-up, so an early SIGHUP (logrotate, `tidings reload`) cannot kill us.
+  const onHangup = (): void => {
+    if (running) reload(running)
+    else logger.log('Caught SIGHUP during start-up; nothing to reload yet.')
+  }
+  process.on('SIGHUP', onHangup)
   let server: RunningServer
   try {
     server = await startServer({ config: options.config, logger })
+    running = server
   } catch (error) {
+    process.off('SIGHUP', onHangup)
     await logger.close()
     throw error
   }
@@ -50,9 +59,11 @@ export async function run(
     logger.log(`\n<<< UNCAUGHT EXCEPTION! >>>\n\n${error.stack ?? String(error)}`)
   })
 
-  const reload = (): void => {
+  function reload(server: RunningServer): void {
     const at = Date.now()
     const source = options.configPath ? `"${options.configPath}"` : 'the embedded default'
+    // Said before the log files are reopened, so the old file records that they moved.
+    logger.log(`Caught SIGHUP, reloading the configuration from ${source}.`)
     let report: ReloadReport
     try {
       const next = loadConfig(options.configPath).config
@@ -78,7 +89,6 @@ export async function run(
       }
     }
   }
-  process.on('SIGHUP', reload)
 
   const stopped = new Promise<number>((resolve) => {
     let stopping = false
