@@ -1,17 +1,19 @@
 /**
  * Relay overhead: delivery latency on a single tidings node vs a 3-node full mesh, in one run.
  *
- *   npm run bench:cluster -- [--rate 200] [--seconds 20] [--clients 20] [--json FILE]
+ *   npm run bench:cluster -- [--rate 200] [--seconds 20] [--rounds 4] [--clients 20] [--json FILE]
  *
  * Starts four `tidings run` processes on 127.0.0.1 (one alone, three in a full mesh that
  * lists every node, itself included), connects `--clients` WebSocket subscribers to each,
- * then for each setup POSTs Phorge-like messages (with uniqueID) to one node at `--rate` per
- * second for `--seconds`. Latency is POST sent → frame received, measured in this process
+ * then POSTs Phorge-like messages (with uniqueID) to one node of each setup at `--rate` per
+ * second for `--seconds` per setup, alternating between the setups in `--rounds` slices so a
+ * noisy machine weighs on both alike. Latency is POST sent → frame received, measured in this process
  * with one clock. Reports p50/p90/p99/max for: the single node, the mesh's origin node, and
  * the two mesh nodes that got the message by relay; plus POST answer times, lost and
  * duplicated frames. Prints a table and a JSON line. Every process is killed at the end.
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
@@ -21,6 +23,7 @@ const { values } = parseArgs({
   options: {
     rate: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '4' },
     clients: { type: 'string', default: '20' },
     json: { type: 'string' },
   },
@@ -28,6 +31,7 @@ const { values } = parseArgs({
 const RATE = Number(values.rate)
 const SECONDS = Number(values.seconds)
 const CLIENTS = Number(values.clients)
+const ROUNDS = Math.max(1, Number(values.rounds))
 const SUBSCRIBER = 'PHID-USER-bench'
 
 interface Series {
@@ -102,24 +106,38 @@ async function clientsOn(node: TidingsProcess) {
   }
 }
 
-/** Posts `RATE`/s for `SECONDS` to `target`; returns send times and POST answer times by key. */
-async function drive(target: TidingsProcess, prefix: string) {
+/** User + system CPU milliseconds a process has used so far (Linux /proc; 0 elsewhere). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
+  } catch {
+    return 0
+  }
+}
+
+interface Driven {
+  sent: Map<string, number>
+  answers: number[]
+}
+
+/** Posts `RATE`/s for `seconds` to `target`, recording send times and POST answer times. */
+async function drive(target: TidingsProcess, prefix: string, seconds: number, into: Driven) {
   const pool = new Pool(target.adminUrl, { connections: 8 })
-  const sent = new Map<string, number>()
-  const answers: number[] = []
-  const total = Math.round(RATE * SECONDS)
+  const { sent, answers } = into
+  const total = Math.round(RATE * seconds)
   const start = performance.now()
   const inFlight: Promise<void>[] = []
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / RATE
     const wait = due - performance.now()
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
-    const key = `${prefix}-${i}`
+    const key = `${prefix}-${sent.size}`
     const body = JSON.stringify({
       key,
       type: 'notification',
       subscribers: [SUBSCRIBER, 'PHID-PROJ-other'],
-      uniqueID: `${prefix}${i}`.padEnd(32, 'x'),
+      uniqueID: key.padEnd(32, 'x'),
     })
     const at = performance.now()
     sent.set(key, at)
@@ -139,9 +157,8 @@ async function drive(target: TidingsProcess, prefix: string) {
     if (inFlight.length > 256) await Promise.all(inFlight.splice(0, 128))
   }
   await Promise.all(inFlight)
-  await new Promise((resolve) => setTimeout(resolve, 1000)) // late frames
+  await new Promise((resolve) => setTimeout(resolve, 500)) // late frames
   await pool.close()
-  return { sent, answers }
 }
 
 function collect(
@@ -172,10 +189,33 @@ async function main(): Promise<void> {
     const soloClients = await clientsOn(solo)
     const meshClients = await Promise.all(mesh.map((node) => clientsOn(node)))
     console.error(
-      `tidings bench:cluster: ${RATE} msg/s for ${SECONDS} s per setup, ${CLIENTS} clients per node`
+      `tidings bench:cluster: ${RATE} msg/s for ${SECONDS} s per setup in ${ROUNDS} rounds, ${CLIENTS} clients per node`
     )
-    const single = await drive(solo, 'single')
-    const relayed = await drive(mesh[0] as TidingsProcess, 'mesh')
+    const single: Driven = { sent: new Map(), answers: [] }
+    const relayed: Driven = { sent: new Map(), answers: [] }
+    const loadBefore = loadavg()[0]
+    const cpu = { single: 0, origin: 0, relayed: 0 }
+    for (let round = 0; round < ROUNDS; round++) {
+      let before = cpuMs(solo.pid)
+      await drive(solo, 'single', SECONDS / ROUNDS, single)
+      cpu.single += cpuMs(solo.pid) - before
+      const meshBefore = mesh.map((node) => cpuMs(node.pid))
+      await drive(mesh[0] as TidingsProcess, 'mesh', SECONDS / ROUNDS, relayed)
+      const meshAfter = mesh.map((node) => cpuMs(node.pid))
+      cpu.origin += (meshAfter[0] as number) - (meshBefore[0] as number)
+      for (let i = 1; i < mesh.length; i++) {
+        before = meshBefore[i] as number
+        cpu.relayed += ((meshAfter[i] as number) - before) / (mesh.length - 1)
+      }
+    }
+    // CPU per message, in µs, of each process (includes idle housekeeping and the 500 ms tail).
+    const perMessage = (ms: number) => Math.round((ms * 1000) / (RATE * SECONDS))
+    const cpuPerMessage = {
+      single: perMessage(cpu.single),
+      meshOrigin: perMessage(cpu.origin),
+      meshRelayedNode: perMessage(cpu.relayed),
+    }
+    const loadAfter = loadavg()[0]
     const rows = [
       summary(collect('single node', single.sent, [soloClients.arrivals])),
       summary(collect('mesh: origin node', relayed.sent, [meshClients[0]?.arrivals ?? new Map()])),
@@ -191,13 +231,19 @@ async function main(): Promise<void> {
     ]
     console.log('\nlatency in ms (POST sent → frame received; last two rows: POST answered)')
     console.table(rows)
+    console.log('CPU µs per message (user+sys of each node process):')
+    console.table([cpuPerMessage])
     const report = {
       bench: 'cluster',
       rate: RATE,
       seconds: SECONDS,
+      rounds: ROUNDS,
       clientsPerNode: CLIENTS,
       node: process.version,
+      cpus: cpus().length,
+      loadAverage: { before: loadBefore, after: loadAfter },
       rows,
+      cpuPerMessageMicros: cpuPerMessage,
       overheadP50:
         rows[2] && rows[0] ? Math.round((rows[2].p50 - rows[0].p50) * 1000) / 1000 : null,
       overheadP99:

@@ -76,6 +76,10 @@ export class TidingsProcess {
     return `ws://127.0.0.1:${this.ports.client}`
   }
 
+  get pid(): number | undefined {
+    return this.#child?.pid
+  }
+
   get running(): boolean {
     return this.#child !== undefined && this.#child.exitCode === null && !this.#child.killed
   }

@@ -3,8 +3,12 @@
  * and never answers, a refused port, an Aphlict-rule peer in a mixed cluster, the shared
  * secret, and the bounded flush on shutdown. Tidings nodes run in-process here.
  */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type RunningServer, startServer } from '../../adapters/node/server.ts'
 import { parseConfig } from '../../src/config/parse.ts'
@@ -19,6 +23,50 @@ import {
 import { startAphlictServer } from '../helpers/cluster-aphlict-server.ts'
 import { silentLogger } from '../helpers/node-target.ts'
 import { eventually } from '../helpers/ws-client.ts'
+
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0
+
+/** A throwaway CA and a certificate for 127.0.0.1 signed by it, made with the openssl CLI. */
+function makeCertificates(dir: string): { ca: string; key: string; cert: string } {
+  const run = (...args: string[]) => {
+    const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' })
+    if (result.status !== 0) throw new Error(`openssl ${args[0]} failed: ${result.stderr}`)
+  }
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+  run(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=tidings test CA'
+  )
+  run('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1')
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n')
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'san.ext'
+  )
+  return { ca: join(dir, 'ca.pem'), key: join(dir, 'server.key'), cert: join(dir, 'server.pem') }
+}
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -210,6 +258,53 @@ describe('relay faults', { timeout: 30_000 }, () => {
     expect(subA.count('no')).toBe(0)
     expect(subA.count('x')).toBe(0)
   })
+
+  it.skipIf(!hasOpenssl)(
+    'verifies https peers: refuses an unknown CA, trusts one named by relay.ca',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'tidings-tls-'))
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+      const { ca, key, cert } = makeCertificates(dir)
+      const [pb, pa, pc] = (await nodePorts(3)) as [NodePorts, NodePorts, NodePorts]
+      const config = parseConfig({
+        servers: [
+          { type: 'client', port: pb.client, listen: '127.0.0.1' },
+          { type: 'admin', port: pb.admin, listen: '127.0.0.1', 'ssl.key': key, 'ssl.cert': cert },
+        ],
+      })
+      const b = await startServer({ config, logger: silentLogger })
+      cleanups.push(() => b.close(1000))
+      const subB = await subscriber(b.url('client'), ['P'])
+      cleanups.push(() => subB.client.close())
+      const https = (extra: Record<string, unknown>) => ({
+        cluster: [{ host: '127.0.0.1', port: pb.admin, protocol: 'https' }],
+        ...extra,
+      })
+      const untrusting = await node(pa, [], https({ relay: { failures: 1 } }))
+      const trusting = await node(pc, [], https({ relay: { ca } }))
+      await postMessage(untrusting.url('admin'), { key: 'no', subscribers: ['P'] })
+      await postMessage(trusting.url('admin'), { key: 'yes', subscribers: ['P'] })
+      await eventually(
+        () => subB.count('yes'),
+        (n) => n === 1
+      )
+      const [refused] = await eventually(
+        () => peersOf(untrusting.url('admin')),
+        (list) => list[0]?.lastError !== null && list[0]?.lastError !== undefined
+      )
+      expect(refused?.lastError).toMatch(/certificate/i)
+      expect(refused?.relayed).toBe(0)
+      expect(subB.count('no')).toBe(0)
+      expect((await peersOf(trusting.url('admin')))[0]?.fingerprint).toBe(b.tidings.fingerprint)
+      await expect(
+        node(
+          (await nodePorts(1))[0] as NodePorts,
+          [],
+          https({ relay: { ca: join(dir, 'nope.pem') } })
+        )
+      ).rejects.toThrow(/Unable to read "relay.ca" file ".*nope.pem": ENOENT/)
+    }
+  )
 
   it('flushes queued relays before it stops on close', async () => {
     const received: string[] = []
