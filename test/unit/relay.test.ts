@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/parse.ts'
 import { fullJitter } from '../../src/relay/backoff.ts'
+import { Deque } from '../../src/relay/deque.ts'
 import { Relay } from '../../src/relay/relay.ts'
 import {
   FakeTime,
@@ -342,5 +343,27 @@ describe('Relay', () => {
     send()
     await settle()
     expect(transport.calls).toHaveLength(2)
+  })
+})
+
+describe('Deque', () => {
+  it('keeps FIFO order across wrap-around, growth and unshift', () => {
+    const deque = new Deque<number>(2)
+    const model: number[] = []
+    let next = 0
+    for (let step = 0; step < 2000; step++) {
+      const op = (step * 7919) % 5
+      if (op < 2) {
+        deque.push(next)
+        model.push(next++)
+      } else if (op < 4) {
+        expect(deque.shift()).toBe(model.shift())
+      } else {
+        deque.unshift(next)
+        model.unshift(next++)
+      }
+      expect(deque.length).toBe(model.length)
+      expect(deque.peek()).toBe(model[0])
+    }
   })
 })
