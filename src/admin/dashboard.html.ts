@@ -12,6 +12,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>tidings dashboard</title>
+<link rel="icon" href="data:,">
 <style>
 :root { --bg: #f6f7f9; --card: #fff; --fg: #1d2330; --muted: #667085; --line: #d0d5dd;
   --accent: #2563eb; --ok: #16a34a; --warn: #d97706; --bad: #dc2626; color-scheme: light dark; }

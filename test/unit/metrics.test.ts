@@ -351,7 +351,7 @@ describe('GET /stats.json and /dashboard/', () => {
     expect(html).toContain('<script>')
     expect(html).toContain("fetch('../stats.json'")
     expect(html).not.toMatch(
-      /<script[^>]+src=|<link[^>]+href=|https?:\/\/(?!www\.w3\.org\/2000\/svg)/
+      /<script[^>]+src=|<link[^>]+href="(?!data:)|https?:\/\/(?!www\.w3\.org\/2000\/svg)/
     )
     expect(html).not.toContain('innerHTML')
   })
