@@ -19,10 +19,11 @@ export function takeFrame(connection: Connection, now: number, perSecond: number
   const elapsed = Math.max(0, now - connection.frameAt)
   const tokens = Math.min(perSecond, connection.frameTokens + (elapsed * perSecond) / 1000)
   connection.frameAt = now
-  if (tokens < 1) {
+  // The epsilon absorbs floating-point dust, so a client exactly at the rate is never refused.
+  if (tokens < 1 - 1e-9) {
     connection.frameTokens = tokens
     return false
   }
-  connection.frameTokens = tokens - 1
+  connection.frameTokens = Math.max(0, tokens - 1)
   return true
 }
