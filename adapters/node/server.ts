@@ -14,7 +14,7 @@ import { handleFrame } from '../../src/client/frames.ts'
 import { CLOSE_DRAIN, CLOSE_GOING_AWAY } from '../../src/close-codes.ts'
 import type { Config } from '../../src/config/schema.ts'
 import type { Connection } from '../../src/hub/connection.ts'
-import { MeasuredTransport, relayHealth } from '../../src/metrics/relay-health.ts'
+import { PeerLatencies, relayHealth } from '../../src/metrics/relay-health.ts'
 import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
 import { Relay } from '../../src/relay/relay.ts'
 import { clusterStatusExtras } from '../../src/relay/status.ts'
@@ -70,6 +70,14 @@ const SWEEP_INTERVAL_MS = 1000
 /** How long drained sockets get to finish their close handshake. */
 const DRAIN_CLOSE_GRACE_MS = 2000
 
+/**
+ * One error listener for every upgraded socket: a closure here would live as long as the
+ * socket and keep the upgrade request (headers and all) reachable with it.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy()
+}
+
 function rejectUpgrade(socket: Duplex, status: number, message: string): void {
   const body = `${JSON.stringify({ error: { code: status === 400 ? 'instance_invalid' : 'unavailable', message } })}\n`
   socket.end(
@@ -95,22 +103,19 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     dedup: { size: config.relay.dedupSize, age: config.relay.dedupAge },
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
   })
-  // Every relay request is timed per peer for /metrics; the relay itself knows nothing of it.
-  let measuredTransport: MeasuredTransport | undefined
-  const measured = (transport: PeerTransport): PeerTransport => {
-    measuredTransport = new MeasuredTransport(transport)
-    return measuredTransport
-  }
+  // Relay round trips per peer, for tidings_relay_latency_seconds.
+  const latencies = new PeerLatencies()
   const relay =
     config.cluster.length === 0
       ? undefined
       : new Relay({
           config,
           fingerprint: tidings.fingerprint,
-          transport: measured(options.peerTransport ?? new UndiciPeerTransport(config.relay)),
+          transport: options.peerTransport ?? new UndiciPeerTransport(config.relay),
           clock,
           logger,
           scheduler,
+          observe: latencies.observe,
         })
   tidings.forwarder = relay
   const { perMessageDeflate, heartbeat } = config.websocket
@@ -163,7 +168,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   }
 
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy())
+    socket.on('error', destroyOnError)
     if (closing || draining) {
       rejectUpgrade(socket, 503, 'Server is shutting down.')
       return
@@ -210,7 +215,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       ops: {
         ready: () => listening && !closing,
         draining: () => draining,
-        peers: () => relayHealth(relay, measuredTransport),
+        peers: () => relayHealth(relay, latencies),
         runtime: () => runtime.summary(),
         runtimeFamilies: () => runtime.families(),
       },

@@ -153,9 +153,10 @@ describe('operations endpoints on a Node server', { timeout: 30_000 }, () => {
     for (let i = 0; i < 3; i++) await post(origin, { key: `gone${i}`, subscribers: ['PHID-R'] })
     const after = await eventually(
       () => scrape(origin),
-      (f) => sample(f, 'tidings_relay_peer_up', label) === 0,
+      (f) => sample(f, 'tidings_relay_peer_state', { ...label, state: 'down' }) === 1,
       10_000
     )
+    expect(sample(after, 'tidings_relay_peer_up', label)).toBe(0)
     expect(sample(after, 'tidings_relay_failed_total', label)).toBeGreaterThanOrEqual(2)
     expect(sample(after, 'tidings_relay_peer_consecutive_failures', label)).toBeGreaterThanOrEqual(
       2

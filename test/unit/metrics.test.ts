@@ -6,9 +6,10 @@ import { handleFrame } from '../../src/client/frames.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { renderExposition } from '../../src/metrics/exposition.ts'
 import { Histogram, histogramQuantile, histogramSamples } from '../../src/metrics/histogram.ts'
-import { MeasuredTransport } from '../../src/metrics/relay-health.ts'
+import { PeerLatencies, relayHealth } from '../../src/metrics/relay-health.ts'
 import type { PeerHealth } from '../../src/metrics/stats.ts'
-import type { PeerReply } from '../../src/ports.ts'
+import type { PeerState } from '../../src/relay/circuit.ts'
+import type { Relay } from '../../src/relay/relay.ts'
 import { Tidings } from '../../src/tidings.ts'
 import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
 
@@ -357,35 +358,40 @@ describe('GET /stats.json and /dashboard/', () => {
   })
 })
 
-describe('MeasuredTransport', () => {
-  it('times answered relays per peer and counts errors and non-2xx answers as failed', async () => {
-    let now = 0
-    const replies: (PeerReply | Error)[] = [
-      { status: 200, body: '{}' },
-      { status: 503, body: '' },
-      new Error('connect ECONNREFUSED'),
-    ]
-    const transport = new MeasuredTransport(
-      {
-        async post() {
-          now += 30
-          const reply = replies.shift()
-          if (reply instanceof Error) throw reply
-          return reply as PeerReply
-        },
-      },
-      () => now
-    )
-    const peer = { origin: 'http://127.0.0.1:1' }
-    const signal = new AbortController().signal
-    const body = new Uint8Array()
-    expect((await transport.post(peer, 'i', body, signal)).status).toBe(200)
-    expect((await transport.post(peer, 'i', body, signal)).status).toBe(503)
-    await expect(transport.post(peer, 'i', body, signal)).rejects.toThrow('ECONNREFUSED')
-    const seen = transport.measured(peer.origin)
-    expect(seen.failed).toBe(2)
-    expect(seen.latency.count).toBe(2)
-    expect(seen.latency.sum).toBeCloseTo(0.06)
-    expect(transport.measured('http://other:1').latency.count).toBe(0)
+describe('relay health', () => {
+  it("maps the relay's peer status and keeps a latency histogram per peer", () => {
+    const latencies = new PeerLatencies()
+    latencies.observe('http://a:1', 3)
+    latencies.observe('http://a:1', 40)
+    const status = (peer: string, state: PeerState) => ({
+      peer,
+      state,
+      fingerprint: null,
+      lastSuccess: null,
+      lastError: null,
+      failures: state === 'down' ? 3 : 0,
+      failed: state === 'down' ? 5 : 0,
+      queue: 7,
+      inFlight: 0,
+      relayed: 11,
+      skipped: 0,
+      dropped: 2,
+      rejected: 0,
+    })
+    const relay = {
+      peers: [
+        { status: () => status('http://a:1', 'up') },
+        { status: () => status('http://b:1', 'down') },
+        { status: () => status('http://c:1', 'retrying') },
+      ],
+    } as unknown as Pick<Relay, 'peers'>
+    const [a, b, c] = relayHealth(relay, latencies)
+    expect(a).toMatchObject({ peer: 'http://a:1', up: true, sent: 11, queueDepth: 7, dropped: 2 })
+    expect(a?.latency?.count).toBe(2)
+    expect(a?.latency?.sum).toBeCloseTo(0.043)
+    expect(b).toMatchObject({ up: false, state: 'down', failures: 3, failed: 5 })
+    expect(b?.latency?.count).toBe(0)
+    expect(c?.up).toBe(false)
+    expect(relayHealth(undefined, latencies)).toEqual([])
   })
 })
