@@ -141,3 +141,4 @@ const listen = (server: ReturnType<typeof createServer>): Promise<number> =>
 const clientPort = await listen(clientServer)
 const adminPort = await listen(adminServer)
 process.stdout.write(`listening ${clientPort} ${adminPort}\n`)
+process.on('SIGTERM', () => process.exit(0))

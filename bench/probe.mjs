@@ -4,8 +4,11 @@
  * only listens on the IPC channel the bench opened (nothing on the network) and answers
  * `{probe: 'sample', gc?, reset?}` with process.cpuUsage(), RSS (after a forced GC when
  * asked) and event-loop delay (perf_hooks.monitorEventLoopDelay). The process dies with its
- * parent and after BENCH_MAX_MS.
+ * parent and after BENCH_MAX_MS. `{probe, profile: 'start'}` / `{probe, profile: 'stop', path}`
+ * record a V8 CPU profile (bench --profile DIR).
  */
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 if (process.send) {
@@ -29,8 +32,30 @@ if (process.send) {
     return true
   }
 
+  let session
+  const profile = (message) => {
+    if (message.profile === 'start') {
+      session = new Session()
+      session.connect()
+      session.post('Profiler.enable', () =>
+        session.post('Profiler.start', () => process.send({ probe: message.probe, ok: true }))
+      )
+      return
+    }
+    session?.post('Profiler.stop', (error, result) => {
+      if (!error) writeFileSync(message.path, JSON.stringify(result.profile))
+      session.disconnect()
+      session = undefined
+      process.send({ probe: message.probe, ok: !error })
+    })
+  }
+
   process.on('message', (message) => {
     if (!message || typeof message !== 'object' || !('probe' in message)) return
+    if ('profile' in message) {
+      profile(message)
+      return
+    }
     const gc = message.gc === true ? collect() : false
     const memory = process.memoryUsage()
     const sample = {

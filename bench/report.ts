@@ -2,22 +2,23 @@
 import type { AdminFigures, RunFigures } from './scenarios.ts'
 import { SERVER_LABELS, type ServerKind } from './servers.ts'
 
+/** One server's figures; a part left out with --only leaves its fields undefined. */
 export interface ServerResult {
   kind: ServerKind
-  idleRssMB: number
-  targetedSmall: RunFigures
-  targetedBig: RunFigures
-  rssPerConnKB: number
-  heapPerConnKB: number
-  rssAtBigMB: number
-  broadcastBig: RunFigures
-  broadcast: RunFigures
-  normalPayload: RunFigures
-  slow: RunFigures
-  slowCount: number
-  slowCloses: Record<string, number>
-  slowEnded: number
-  admin: AdminFigures
+  idleRssMB?: number
+  targetedSmall?: RunFigures
+  targetedBig?: RunFigures
+  rssPerConnKB?: number
+  heapPerConnKB?: number
+  rssAtBigMB?: number
+  broadcastBig?: RunFigures
+  broadcast?: RunFigures
+  normalPayload?: RunFigures
+  slow?: RunFigures
+  slowCount?: number
+  slowCloses?: Record<string, number>
+  slowEnded?: number
+  admin?: AdminFigures
 }
 
 interface ReportOptions {
@@ -50,103 +51,143 @@ function rows(o: ReportOptions): Row[] {
   return [
     {
       label: `broadcast deliveries/s (${k(o.clients)} clients)`,
-      value: (r) => r.broadcast.rate,
+      value: (r) => r.broadcast?.rate ?? Number.NaN,
       digits: 0,
       better: 'higher',
     },
     {
       label: 'server CPU µs / delivery',
-      value: (r) => r.broadcast.cpuPerDelivery,
+      value: (r) => r.broadcast?.cpuPerDelivery ?? Number.NaN,
       digits: 2,
       better: 'lower',
     },
-    { label: 'server CPU use (cores)', value: (r) => r.broadcast.serverCpuShare, digits: 2 },
-    { label: 'fleet CPU use (cores)', value: (r) => r.broadcast.fleetCpuShare, digits: 2 },
-    { label: 'publisher CPU use (cores)', value: (r) => r.broadcast.publisherCpuShare, digits: 2 },
-    { label: 'whole machine busy (cores)', value: (r) => r.broadcast.machineBusy, digits: 2 },
-    { label: 'latency p50 ms', value: (r) => r.broadcast.p50ms, digits: 1, better: 'lower' },
-    { label: 'latency p99 ms', value: (r) => r.broadcast.p99ms, digits: 1, better: 'lower' },
-    { label: 'delivered ratio', value: (r) => r.broadcast.deliveredRatio, digits: 4 },
+    {
+      label: 'server CPU use (cores)',
+      value: (r) => r.broadcast?.serverCpuShare ?? Number.NaN,
+      digits: 2,
+    },
+    {
+      label: 'fleet CPU use (cores)',
+      value: (r) => r.broadcast?.fleetCpuShare ?? Number.NaN,
+      digits: 2,
+    },
+    {
+      label: 'publisher CPU use (cores)',
+      value: (r) => r.broadcast?.publisherCpuShare ?? Number.NaN,
+      digits: 2,
+    },
+    {
+      label: 'whole machine busy (cores)',
+      value: (r) => r.broadcast?.machineBusy ?? Number.NaN,
+      digits: 2,
+    },
+    {
+      label: 'latency p50 ms',
+      value: (r) => r.broadcast?.p50ms ?? Number.NaN,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: 'latency p99 ms',
+      value: (r) => r.broadcast?.p99ms ?? Number.NaN,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: 'delivered ratio',
+      value: (r) => r.broadcast?.deliveredRatio ?? Number.NaN,
+      digits: 4,
+    },
     {
       label: `targeted CPU µs / message @${k(o.small)}`,
-      value: (r) => r.targetedSmall.cpuPerMessage,
+      value: (r) => r.targetedSmall?.cpuPerMessage ?? Number.NaN,
       digits: 1,
       better: 'lower',
     },
     {
       label: `targeted CPU µs / message @${k(o.big)}`,
-      value: (r) => r.targetedBig.cpuPerMessage,
+      value: (r) => r.targetedBig?.cpuPerMessage ?? Number.NaN,
       digits: 1,
       better: 'lower',
     },
     {
       label: `targeted @${k(o.big)} / @${k(o.small)}`,
-      value: (r) => r.targetedBig.cpuPerMessage / r.targetedSmall.cpuPerMessage,
+      value: (r) =>
+        (r.targetedBig?.cpuPerMessage ?? Number.NaN) /
+        (r.targetedSmall?.cpuPerMessage ?? Number.NaN),
       digits: 2,
     },
     {
       label: 'RSS KB / idle connection (after GC)',
-      value: (r) => r.rssPerConnKB,
+      value: (r) => r.rssPerConnKB ?? Number.NaN,
       digits: 2,
       better: 'lower',
     },
     {
       label: 'heap KB / idle connection',
-      value: (r) => r.heapPerConnKB,
+      value: (r) => r.heapPerConnKB ?? Number.NaN,
       digits: 2,
       better: 'lower',
     },
     {
       label: `broadcast deliveries/s (${k(o.big)} clients)`,
-      value: (r) => r.broadcastBig.rate,
+      value: (r) => r.broadcastBig?.rate ?? Number.NaN,
       digits: 0,
       better: 'higher',
     },
     {
       label: `event-loop delay max ms (${k(o.big)} broadcast)`,
-      value: (r) => r.broadcastBig.eldMaxMs,
+      value: (r) => r.broadcastBig?.eldMaxMs ?? Number.NaN,
       digits: 1,
       better: 'lower',
     },
     {
       label: 'admin POST/s, no subscribers',
-      value: (r) => r.admin.perSecond,
+      value: (r) => r.admin?.perSecond ?? Number.NaN,
       digits: 0,
       better: 'higher',
     },
     {
       label: 'admin server CPU µs / POST',
-      value: (r) => r.admin.cpuPerPost,
+      value: (r) => r.admin?.cpuPerPost ?? Number.NaN,
       digits: 1,
       better: 'lower',
     },
     {
       label: `${k(o.slowClients)} clients, +${o.slowPayload} B: p99 ms, all reading`,
-      value: (r) => r.normalPayload.p99ms,
+      value: (r) => r.normalPayload?.p99ms ?? Number.NaN,
       digits: 1,
       better: 'lower',
     },
     {
       label: `… ${o.slowPercent}% not reading: others' p99 ms`,
-      value: (r) => r.slow.p99ms,
+      value: (r) => r.slow?.p99ms ?? Number.NaN,
       digits: 1,
       better: 'lower',
     },
     {
       label: "… others' p99 / all-reading p99",
-      value: (r) => r.slow.p99ms / r.normalPayload.p99ms,
+      value: (r) => (r.slow?.p99ms ?? Number.NaN) / (r.normalPayload?.p99ms ?? Number.NaN),
       digits: 2,
     },
-    { label: '… others delivered ratio', value: (r) => r.slow.deliveredRatio, digits: 4 },
+    {
+      label: '… others delivered ratio',
+      value: (r) => r.slow?.deliveredRatio ?? Number.NaN,
+      digits: 4,
+    },
     {
       label: '… server RSS max MB, all reading',
-      value: (r) => r.normalPayload.rssMaxMB,
+      value: (r) => r.normalPayload?.rssMaxMB ?? Number.NaN,
       digits: 0,
     },
-    { label: '… server RSS max MB, slow run', value: (r) => r.slow.rssMaxMB, digits: 0 },
+    {
+      label: '… server RSS max MB, slow run',
+      value: (r) => r.slow?.rssMaxMB ?? Number.NaN,
+      digits: 0,
+    },
     {
       label: '… stalled clients closed with 4008',
-      value: (r) => r.slowCloses['4008'] ?? 0,
+      value: (r) => (r.slowCloses ? (r.slowCloses['4008'] ?? 0) : Number.NaN),
       digits: 0,
     },
   ]
@@ -173,48 +214,45 @@ function checks(results: ServerResult[]): Check[] {
   const t = by('tidings')
   if (!t) return []
   const out: Check[] = []
-  const plain = by('ws')
-  const cork = by('ws-cork')
+  const add = (target: string, value: number, shown: string, pass: boolean): void => {
+    if (Number.isFinite(value)) out.push({ target, value: shown, pass })
+  }
+  const rate = t.broadcast?.rate ?? Number.NaN
+  const p99 = t.broadcast?.p99ms ?? Number.NaN
+  const cork = by('ws-cork')?.broadcast
+  const plain = by('ws')?.broadcast
   if (cork) {
-    const ratio = t.broadcast.rate / cork.broadcast.rate
-    out.push({
-      target: 'broadcast ≥ 1.2× corked bare ws',
-      value: `${fmt(ratio, 2)}×`,
-      pass: ratio >= 1.2,
-    })
-    out.push({
-      target: 'p99 no worse than corked bare ws',
-      value: `${fmt(t.broadcast.p99ms, 1)} vs ${fmt(cork.broadcast.p99ms, 1)} ms`,
-      pass: t.broadcast.p99ms <= cork.broadcast.p99ms,
-    })
+    const ratio = rate / cork.rate
+    add('broadcast ≥ 1.2× corked bare ws', ratio, `${fmt(ratio, 2)}×`, ratio >= 1.2)
+    add(
+      'p99 no worse than corked bare ws',
+      p99,
+      `${fmt(p99, 1)} vs ${fmt(cork.p99ms, 1)} ms`,
+      p99 <= cork.p99ms
+    )
   }
   if (plain) {
-    const ratio = t.broadcast.rate / plain.broadcast.rate
-    out.push({ target: 'broadcast ≥ 3× bare ws', value: `${fmt(ratio, 2)}×`, pass: ratio >= 3 })
+    const ratio = rate / plain.rate
+    add('broadcast ≥ 3× bare ws', ratio, `${fmt(ratio, 2)}×`, ratio >= 3)
   }
-  out.push({
-    target: 'CPU per delivery ≤ 4 µs',
-    value: `${fmt(t.broadcast.cpuPerDelivery, 2)} µs`,
-    pass: t.broadcast.cpuPerDelivery <= 4,
-  })
-  const flat = t.targetedBig.cpuPerMessage / t.targetedSmall.cpuPerMessage
-  out.push({ target: 'targeted CPU big/small ≤ 1.3', value: fmt(flat, 2), pass: flat <= 1.3 })
-  out.push({
-    target: 'RSS per idle connection ≤ 8 KB',
-    value: `${fmt(t.rssPerConnKB, 2)} KB`,
-    pass: t.rssPerConnKB <= 8,
-  })
-  const slow = t.slow.p99ms / t.normalPayload.p99ms
-  out.push({
-    target: "slow consumers: others' p99 ≤ 2×",
-    value: `${fmt(slow, 2)}×`,
-    pass: slow <= 2,
-  })
-  out.push({
-    target: 'slow consumers closed with 4008',
-    value: `${t.slowCloses['4008'] ?? 0} of ${t.slowCount}`,
-    pass: (t.slowCloses['4008'] ?? 0) === t.slowCount && t.slowCount > 0,
-  })
+  const cpu = t.broadcast?.cpuPerDelivery ?? Number.NaN
+  add('CPU per delivery ≤ 4 µs', cpu, `${fmt(cpu, 2)} µs`, cpu <= 4)
+  const flat =
+    (t.targetedBig?.cpuPerMessage ?? Number.NaN) / (t.targetedSmall?.cpuPerMessage ?? Number.NaN)
+  add('targeted CPU big/small ≤ 1.3', flat, fmt(flat, 2), flat <= 1.3)
+  const rss = t.rssPerConnKB ?? Number.NaN
+  add('RSS per idle connection ≤ 8 KB', rss, `${fmt(rss, 2)} KB`, rss <= 8)
+  const slow = (t.slow?.p99ms ?? Number.NaN) / (t.normalPayload?.p99ms ?? Number.NaN)
+  add("slow consumers: others' p99 ≤ 2×", slow, `${fmt(slow, 2)}×`, slow <= 2)
+  if (t.slowCloses && t.slowCount !== undefined) {
+    const closed = t.slowCloses['4008'] ?? 0
+    add(
+      'slow consumers closed with 4008',
+      closed,
+      `${closed} of ${t.slowCount}`,
+      closed === t.slowCount && t.slowCount > 0
+    )
+  }
   return out
 }
 
@@ -237,14 +275,16 @@ export function printReport(
     ...results.map((r) => SERVER_LABELS[r.kind]),
     ...ratioKinds.map((k) => `tidings ÷ ${SERVER_LABELS[k]}`),
   ]
-  const body = rows(options).map((row) => [
-    row.label,
-    ...results.map((r) => fmt(row.value(r), row.digits)),
-    ...ratioKinds.map((k) => {
-      const base = results.find((r) => r.kind === k) as ServerResult
-      return row.better ? `${fmt(row.value(t as ServerResult) / row.value(base), 2)}×` : ''
-    }),
-  ])
+  const body = rows(options)
+    .filter((row) => results.some((r) => Number.isFinite(row.value(r))))
+    .map((row) => [
+      row.label,
+      ...results.map((r) => fmt(row.value(r), row.digits)),
+      ...ratioKinds.map((k) => {
+        const base = results.find((r) => r.kind === k) as ServerResult
+        return row.better ? `${fmt(row.value(t as ServerResult) / row.value(base), 2)}×` : ''
+      }),
+    ])
   const text = table(headers, body)
   const verdicts = checks(results)
   const out = [

@@ -15,13 +15,18 @@ import { printReport, type ServerResult } from './report.ts'
 import { eachClient, measureAdmin, measureRun, SHARED_ID } from './scenarios.ts'
 import { type RunningServer, type ServerKind, startServer } from './servers.ts'
 
+const PARTS = ['targeted', 'memory', 'eld', 'broadcast', 'slow', 'admin'] as const
+type Part = (typeof PARTS)[number]
+
 const HELP = `Usage: npm run bench -- [options]
 
   --quick               small sizes, under a minute
   --servers LIST        comma list of ws, ws-cork, tidings (default: all three)
   --clients N           clients for the main broadcast (default 5000; quick 2000)
   --messages N          broadcast POSTs in the main run (default 200; quick 60)
-  --small N, --big N    connection counts for targeted CPU and memory (default 1000, 10000; quick 1000, 4000)
+  --big N               idle connections for memory per connection, then targeted CPU and a
+                        broadcast with event-loop delay (default 10000; quick 4000)
+  --small N             connections for the second targeted run (default 1000)
   --big-messages N      broadcast POSTs at --big clients, for event-loop delay (default 40; quick 15)
   --targeted N          targeted POSTs per size (default 4000; quick 1500)
   --admin N             admin POSTs with no subscribers (default 8000; quick 3000)
@@ -34,6 +39,10 @@ const HELP = `Usage: npm run bench -- [options]
   --slow-payload BYTES  extra bytes per message there (default 16384: 320 × 16 KiB is more
                         than the ~4 MiB the kernel buffers for a socket that is not read)
   --slow-bytes BYTES    slow-consumer cap for every server (default 262144)
+  --only LIST           parts to run (default all): targeted,memory,eld,broadcast,slow,admin
+  --profile DIR         write V8 CPU profiles of each server's main broadcast, targeted (big)
+                        and admin runs to DIR
+  --node-flags=FLAGS    extra Node flags for the server processes, e.g. --node-flags=--cpu-prof
   --cpu N               pin each server to CPU N with taskset (default: no pinning)
   --max-minutes M       hard limit for the whole run (default 15)
   --out DIR             where the JSON goes (default bench-results)`
@@ -58,6 +67,9 @@ const { values } = parseArgs({
     'slow-messages': { type: 'string', default: '320' },
     'slow-payload': { type: 'string', default: '16384' },
     'slow-bytes': { type: 'string', default: '262144' },
+    only: { type: 'string', default: PARTS.join(',') },
+    'node-flags': { type: 'string', default: '' },
+    profile: { type: 'string' },
     cpu: { type: 'string' },
     'max-minutes': { type: 'string', default: '15' },
     out: { type: 'string', default: 'bench-results' },
@@ -98,8 +110,16 @@ const options = {
   slowMessages: num('slow-messages', 320),
   slowPayload: num('slow-payload', 16384),
   slowBytes: num('slow-bytes', 262144),
+  only: String(values.only).split(',') as Part[],
+  nodeFlags: String(values['node-flags']).split(' ').filter(Boolean),
   cpu: values.cpu === undefined ? undefined : num('cpu', 0),
   maxMinutes: num('max-minutes', 15),
+}
+for (const part of options.only) {
+  if (!PARTS.includes(part)) {
+    process.stderr.write(`bench: unknown part "${part}" in --only\n`)
+    process.exit(2)
+  }
 }
 for (const kind of options.servers) {
   if (!['ws', 'ws-cork', 'tidings'].includes(kind)) {
@@ -130,6 +150,8 @@ const log = (line: string): void => {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const runTimeout = (deliveries: number): number => Math.min(maxMs, 30_000 + deliveries / 20)
 
+const want = (part: Part): boolean => options.only.includes(part)
+
 async function benchServer(kind: ServerKind): Promise<ServerResult> {
   log(`${kind}: starting`)
   const server: RunningServer = await startServer(kind, {
@@ -137,98 +159,123 @@ async function benchServer(kind: ServerKind): Promise<ServerResult> {
     limits: {},
     maxMs,
     cpu: options.cpu,
+    nodeFlags: options.nodeFlags,
   })
   cleanups.add(server.stop)
   const fleet = await Fleet.start(options.shards, maxMs)
   const stopFleet = () => fleet.stop()
   cleanups.add(stopFleet)
   const publisher = new Publisher(server.adminUrl, options.inflight)
-  const result: Partial<ServerResult> = { kind }
+  const result: ServerResult = { kind }
+  const targetedRun = (messages: number) =>
+    measureRun(server, fleet, publisher, {
+      messages,
+      subscribers: eachClient(fleet),
+      expected: messages,
+      payload: options.payload,
+      timeoutMs: runTimeout(messages * 50),
+    })
+  const broadcast = (messages: number, payload: number, readers: number) =>
+    measureRun(server, fleet, publisher, {
+      messages,
+      subscribers: () => [SHARED_ID],
+      expected: messages * readers,
+      payload,
+      timeoutMs: runTimeout(messages * fleet.total),
+    })
+  /** Runs `run` under a CPU profile of the server when --profile is given. */
+  const profiled = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const dir = values.profile
+    if (dir === undefined) return run()
+    await server.profile('start')
+    const value = await run()
+    mkdirSync(dir, { recursive: true })
+    const path = join(dir, `${kind}-${name}.cpuprofile`)
+    await server.profile('stop', path)
+    log(`${kind}: wrote ${path}`)
+    return value
+  }
   try {
     const idle = await server.sample({ gc: true })
     result.idleRssMB = idle.rss / 1048576
 
-    log(`${kind}: ${options.small} clients, targeted`)
-    await fleet.connectTo(server.clientUrl, options.small, SHARED_ID)
-    const targetedRun = (messages: number) =>
-      measureRun(server, fleet, publisher, {
-        messages,
-        subscribers: eachClient(fleet),
-        expected: messages,
-        payload: options.payload,
-        timeoutMs: runTimeout(messages * 50),
-      })
-    await targetedRun(Math.min(500, options.targeted)) // warm-up
-    result.targetedSmall = await targetedRun(options.targeted)
+    if (want('targeted') || want('memory') || want('eld')) {
+      // Memory first, on a fresh server: idle → `big` idle subscribed connections, after GC.
+      log(`${kind}: ${options.big} clients${want('memory') ? ', memory' : ''}`)
+      await fleet.connectTo(server.clientUrl, options.big, SHARED_ID)
+      await sleep(500)
+      const big = await server.sample({ gc: true })
+      result.rssPerConnKB = (big.rss - idle.rss) / options.big / 1024
+      result.heapPerConnKB = (big.heapUsed - idle.heapUsed) / options.big / 1024
+      result.rssAtBigMB = big.rss / 1048576
+    }
+    if (want('targeted')) {
+      log(`${kind}: ${options.big} clients, targeted`)
+      await targetedRun(Math.min(1000, options.targeted)) // warm-up
+      result.targetedBig = await profiled('targeted', () => targetedRun(options.targeted))
+    }
+    if (want('eld')) {
+      log(`${kind}: ${options.big} clients, broadcast`)
+      result.broadcastBig = await broadcast(options.bigMessages, options.payload, options.big)
+    }
+    if (want('targeted')) {
+      await fleet.shrinkTo(options.small)
+      await sleep(500)
+      log(`${kind}: ${options.small} clients, targeted`)
+      result.targetedSmall = await targetedRun(options.targeted)
+    }
 
-    const small = await server.sample({ gc: true })
-    log(`${kind}: ${options.big} clients, memory`)
-    await fleet.connectTo(server.clientUrl, options.big, SHARED_ID)
-    await sleep(500)
-    const big = await server.sample({ gc: true })
-    const added = options.big - options.small
-    result.rssPerConnKB = (big.rss - small.rss) / added / 1024
-    result.heapPerConnKB = (big.heapUsed - small.heapUsed) / added / 1024
-    result.rssAtBigMB = big.rss / 1048576
+    if (want('broadcast')) {
+      await fleet.shrinkTo(options.clients)
+      await fleet.connectTo(server.clientUrl, options.clients, SHARED_ID)
+      await sleep(1000)
+      log(`${kind}: ${options.clients} clients, broadcast`)
+      await broadcast(Math.min(20, options.messages), options.payload, options.clients) // warm-up
+      result.broadcast = await profiled('broadcast', () =>
+        broadcast(options.messages, options.payload, options.clients)
+      )
+    }
 
-    log(`${kind}: ${options.big} clients, targeted`)
-    result.targetedBig = await targetedRun(options.targeted)
+    if (want('slow')) {
+      await fleet.shrinkTo(options.slowClients)
+      await fleet.connectTo(server.clientUrl, options.slowClients, SHARED_ID)
+      await sleep(500)
+      const slowCount = Math.round((options.slowClients * options.slowPercent) / 100)
+      log(`${kind}: ${options.slowClients} clients, ${slowCount} of them not reading`)
+      result.normalPayload = await broadcast(
+        options.slowMessages,
+        options.slowPayload,
+        options.slowClients
+      )
+      // The stalled clients are fresh connections: a socket that has been read fast has grown
+      // kernel buffers (tcp_rmem max is 32 MiB here) that would hide the stall for a long time.
+      await fleet.shrinkTo(options.slowClients - slowCount)
+      await fleet.connectTo(server.clientUrl, options.slowClients, SHARED_ID)
+      const paused = await fleet.pause(slowCount)
+      result.slow = await broadcast(
+        options.slowMessages,
+        options.slowPayload,
+        options.slowClients - paused
+      )
+      // Let the stalled clients read again: they drain what the server kept and see its close frame.
+      await fleet.resume()
+      await sleep(3000)
+      const after = await fleet.report()
+      result.slowCloses = after.closes
+      result.slowEnded = after.ended
+      result.slowCount = paused
+    }
 
-    log(`${kind}: ${options.big} clients, broadcast`)
-    const broadcast = (messages: number, payload: number, readers: number) =>
-      measureRun(server, fleet, publisher, {
-        messages,
-        subscribers: () => [SHARED_ID],
-        expected: messages * readers,
-        payload,
-        timeoutMs: runTimeout(messages * fleet.total),
-      })
-    result.broadcastBig = await broadcast(options.bigMessages, options.payload, options.big)
-
-    await fleet.shrinkTo(options.clients)
-    await sleep(1000)
-    log(`${kind}: ${options.clients} clients, broadcast`)
-    await broadcast(Math.min(20, options.messages), options.payload, options.clients) // warm-up
-    result.broadcast = await broadcast(options.messages, options.payload, options.clients)
-
-    await fleet.shrinkTo(options.slowClients)
-    await sleep(500)
-    const slowCount = Math.round((options.slowClients * options.slowPercent) / 100)
-    log(`${kind}: ${options.slowClients} clients, ${slowCount} of them not reading`)
-    result.normalPayload = await broadcast(
-      options.slowMessages,
-      options.slowPayload,
-      options.slowClients
-    )
-    // The stalled clients are fresh connections: a socket that has been read fast has grown
-    // kernel buffers (tcp_rmem max is 32 MiB here) that would hide the stall for a long time.
-    await fleet.shrinkTo(options.slowClients - slowCount)
-    await fleet.connectTo(server.clientUrl, options.slowClients, SHARED_ID)
-    const paused = await fleet.pause(slowCount)
-    result.slow = await broadcast(
-      options.slowMessages,
-      options.slowPayload,
-      options.slowClients - paused
-    )
-    // Let the stalled clients read again: they drain what the server kept and see its close frame.
-    await fleet.resume()
-    await sleep(3000)
-    const after = await fleet.report()
-    result.slowCloses = after.closes
-    result.slowEnded = after.ended
-    result.slowCount = paused
-
-    await fleet.shrinkTo(0)
-    await sleep(500)
-    log(`${kind}: admin POSTs, no subscribers`)
-    await measureAdmin(server, publisher, Math.min(1000, options.admin), runTimeout(0))
-    result.admin = await measureAdmin(
-      server,
-      publisher,
-      options.admin,
-      runTimeout(options.admin * 20)
-    )
-    return result as ServerResult
+    if (want('admin')) {
+      await fleet.shrinkTo(0)
+      await sleep(500)
+      log(`${kind}: admin POSTs, no subscribers`)
+      await measureAdmin(server, publisher, Math.min(1000, options.admin), runTimeout(0))
+      result.admin = await profiled('admin', () =>
+        measureAdmin(server, publisher, options.admin, runTimeout(options.admin * 20))
+      )
+    }
+    return result
   } finally {
     await publisher.close().catch(() => {})
     await fleet.stop()
@@ -245,6 +292,12 @@ async function main(): Promise<void> {
     `load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')}; options ${JSON.stringify(options)}`
   )
   const results: ServerResult[] = []
+  for (const part of options.only) {
+    if (!PARTS.includes(part)) {
+      process.stderr.write(`bench: unknown part "${part}" in --only\n`)
+      process.exit(2)
+    }
+  }
   for (const kind of options.servers) {
     results.push(await benchServer(kind))
   }

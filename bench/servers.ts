@@ -27,6 +27,8 @@ export interface ServerOptions {
   /** Passed to tidings as `limits`, on top of slowConsumerBytes. */
   limits: Record<string, number>
   maxMs: number
+  /** Extra Node flags for the server process (profiling). */
+  nodeFlags?: string[]
   /** Pin the server to this CPU with taskset (undefined: no pinning). */
   cpu?: number | undefined
 }
@@ -37,11 +39,13 @@ export interface RunningServer {
   clientUrl: string
   adminUrl: string
   sample(options?: { gc?: boolean; reset?: boolean }): Promise<ProbeSample>
+  /** Starts a V8 CPU profile in the server, or stops it and writes it to `path`. */
+  profile(action: 'start' | 'stop', path?: string): Promise<void>
   stop(): Promise<void>
 }
 
 function command(kind: ServerKind, options: ServerOptions, dir: string): string[] {
-  const node = [process.execPath, '--expose-gc', '--import', PROBE]
+  const node = [process.execPath, ...(options.nodeFlags ?? []), '--expose-gc', '--import', PROBE]
   if (kind === 'tidings') {
     const config = join(dir, 'tidings.json')
     writeFileSync(
@@ -100,8 +104,12 @@ export async function startServer(
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
 
+  const running = () => child.exitCode === null && child.signalCode === null
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    // SIGTERM first, so that --cpu-prof and friends get to write; SIGKILL if it lingers.
+    if (running()) child.kill('SIGTERM')
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3000))])
+    if (running()) child.kill('SIGKILL')
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))])
     rmSync(dir, { recursive: true, force: true })
   }
@@ -128,10 +136,24 @@ export async function startServer(
   let nextProbe = 1
   const waiting = new Map<number, (sample: ProbeSample) => void>()
   child.on('message', (message: { probe?: number; sample?: ProbeSample }) => {
-    if (typeof message.probe !== 'number' || !message.sample) return
-    waiting.get(message.probe)?.(message.sample)
+    if (typeof message.probe !== 'number') return
+    waiting.get(message.probe)?.(message.sample as ProbeSample)
     waiting.delete(message.probe)
   })
+  const ask = (request: Record<string, unknown>): Promise<ProbeSample> => {
+    const id = nextProbe++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiting.delete(id)
+        reject(new Error(`${kind} probe did not answer`))
+      }, 30_000)
+      waiting.set(id, (sample) => {
+        clearTimeout(timer)
+        resolve(sample)
+      })
+      child.send({ probe: id, ...request })
+    })
+  }
 
   return {
     kind,
@@ -139,18 +161,10 @@ export async function startServer(
     clientUrl: `ws://127.0.0.1:${ports[0]}/~bench/`,
     adminUrl: `http://127.0.0.1:${ports[1]}`,
     sample(request = {}) {
-      const id = nextProbe++
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiting.delete(id)
-          reject(new Error(`${kind} probe did not answer`))
-        }, 30_000)
-        waiting.set(id, (sample) => {
-          clearTimeout(timer)
-          resolve(sample)
-        })
-        child.send({ probe: id, gc: request.gc === true, reset: request.reset === true })
-      })
+      return ask({ gc: request.gc === true, reset: request.reset === true })
+    },
+    async profile(action, path) {
+      await ask(action === 'start' ? { profile: 'start' } : { profile: 'stop', path })
     },
     stop,
   }
