@@ -1,7 +1,7 @@
 /**
  * Relay overhead: delivery latency on a single tidings node vs a 3-node full mesh, in one run.
  *
- *   npm run bench:cluster -- [--rate 200] [--seconds 20] [--rounds 4] [--clients 20] [--json FILE]
+ *   npm run bench:cluster -- [--rate 100] [--seconds 20] [--rounds 4] [--clients 2] [--window N] [--json FILE]
  *
  * Starts four `tidings run` processes on 127.0.0.1 (one alone, three in a full mesh that
  * lists every node, itself included), connects `--clients` WebSocket subscribers to each,
@@ -17,14 +17,21 @@ import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
-import { meshConfig, type NodePorts, nodePorts, TidingsProcess } from '../test/helpers/cluster.ts'
+import {
+  meshConfig,
+  type NodePorts,
+  nodePorts,
+  peersOf,
+  TidingsProcess,
+} from '../test/helpers/cluster.ts'
 
 const { values } = parseArgs({
   options: {
-    rate: { type: 'string', default: '200' },
+    rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '4' },
-    clients: { type: 'string', default: '20' },
+    window: { type: 'string' },
+    clients: { type: 'string', default: '2' },
     json: { type: 'string' },
   },
 })
@@ -182,7 +189,8 @@ async function main(): Promise<void> {
   const ports = await nodePorts(4)
   const solo = new TidingsProcess(ports[0] as NodePorts, meshConfig(ports[0] as NodePorts, []))
   const meshPorts = ports.slice(1)
-  const mesh = meshPorts.map((self) => new TidingsProcess(self, meshConfig(self, meshPorts)))
+  const relay = values.window ? { relay: { window: Number(values.window) } } : {}
+  const mesh = meshPorts.map((self) => new TidingsProcess(self, meshConfig(self, meshPorts, relay)))
   const all = [solo, ...mesh]
   try {
     await Promise.all(all.map((node) => node.start()))
@@ -194,21 +202,31 @@ async function main(): Promise<void> {
     const single: Driven = { sent: new Map(), answers: [] }
     const relayed: Driven = { sent: new Map(), answers: [] }
     const loadBefore = loadavg()[0]
+    // Idle CPU of each process (timers, housekeeping), to subtract from the loaded figures.
+    const idleStart = all.map((node) => cpuMs(node.pid))
+    const idleFrom = performance.now()
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const idleRate = all.map(
+      (node, i) => (cpuMs(node.pid) - (idleStart[i] as number)) / (performance.now() - idleFrom)
+    )
     const cpu = { single: 0, origin: 0, relayed: 0 }
     for (let round = 0; round < ROUNDS; round++) {
-      let before = cpuMs(solo.pid)
+      let from = performance.now()
+      const before = cpuMs(solo.pid)
       await drive(solo, 'single', SECONDS / ROUNDS, single)
-      cpu.single += cpuMs(solo.pid) - before
+      cpu.single += cpuMs(solo.pid) - before - (idleRate[0] as number) * (performance.now() - from)
+      from = performance.now()
       const meshBefore = mesh.map((node) => cpuMs(node.pid))
       await drive(mesh[0] as TidingsProcess, 'mesh', SECONDS / ROUNDS, relayed)
-      const meshAfter = mesh.map((node) => cpuMs(node.pid))
-      cpu.origin += (meshAfter[0] as number) - (meshBefore[0] as number)
-      for (let i = 1; i < mesh.length; i++) {
-        before = meshBefore[i] as number
-        cpu.relayed += ((meshAfter[i] as number) - before) / (mesh.length - 1)
-      }
+      const elapsed = performance.now() - from
+      mesh.forEach((node, i) => {
+        const used =
+          cpuMs(node.pid) - (meshBefore[i] as number) - (idleRate[i + 1] as number) * elapsed
+        if (i === 0) cpu.origin += used
+        else cpu.relayed += used / (mesh.length - 1)
+      })
     }
-    // CPU per message, in µs, of each process (includes idle housekeeping and the 500 ms tail).
+    // CPU per message, in µs, of each process, idle CPU subtracted (/proc ticks are 10 ms).
     const perMessage = (ms: number) => Math.round((ms * 1000) / (RATE * SECONDS))
     const cpuPerMessage = {
       single: perMessage(cpu.single),
@@ -231,8 +249,21 @@ async function main(): Promise<void> {
     ]
     console.log('\nlatency in ms (POST sent → frame received; last two rows: POST answered)')
     console.table(rows)
-    console.log('CPU µs per message (user+sys of each node process):')
+    console.log('CPU µs per message (user+sys of each node process, idle subtracted):')
     console.table([cpuPerMessage])
+    // Relay health after the run: failures here would explain a latency tail.
+    const peers = (await Promise.all(mesh.map((node) => peersOf(node.adminUrl))))
+      .flat()
+      .filter((peer) => peer.state !== 'self')
+      .map(({ peer, state, relayed, failed, dropped, lastError }) => ({
+        peer,
+        state,
+        relayed,
+        failed,
+        dropped,
+        lastError,
+      }))
+    console.table(peers)
     const report = {
       bench: 'cluster',
       rate: RATE,
@@ -244,6 +275,7 @@ async function main(): Promise<void> {
       loadAverage: { before: loadBefore, after: loadAfter },
       rows,
       cpuPerMessageMicros: cpuPerMessage,
+      peers,
       overheadP50:
         rows[2] && rows[0] ? Math.round((rows[2].p50 - rows[0].p50) * 1000) / 1000 : null,
       overheadP99:
