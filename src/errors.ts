@@ -5,6 +5,7 @@
 
 export type ErrorCode =
   | 'body_too_large'
+  | 'body_incomplete'
   | 'body_not_utf8'
   | 'body_not_json'
   | 'body_not_object'

@@ -34,7 +34,18 @@ export async function readBody(request: Request, limit: number): Promise<Uint8Ar
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {
-    const { done, value } = await reader.read()
+    let read: ReadableStreamReadResult<Uint8Array>
+    try {
+      read = await reader.read()
+    } catch {
+      // The client went away mid-body: its mistake (or its network's), not a server error.
+      throw new RequestError(
+        'body_incomplete',
+        400,
+        'Request body ended before it was complete (the client went away).'
+      )
+    }
+    const { done, value } = read
     if (done) break
     size += value.byteLength
     if (size > limit) {

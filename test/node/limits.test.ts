@@ -4,6 +4,7 @@
  * admission limits, which only the Node adapter has, and the counters.)
  */
 import type { IncomingMessage } from 'node:http'
+import { connect as netConnect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type RunningServer, startServer } from '../../adapters/node/server.ts'
@@ -203,6 +204,29 @@ describe('limits on the admin port', () => {
       },
     })
     expect(server.tidings.limited.bodyBytes).toBe(1)
+  })
+
+  it('treats a client that goes away mid-body as a bad request, not a server error', async () => {
+    const { server, admin, logger } = await start({})
+    const { port } = new URL(admin)
+    await new Promise<void>((resolve, reject) => {
+      const socket = netConnect({ host: '127.0.0.1', port: Number(port) }, () => {
+        socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"subscr')
+        setTimeout(() => {
+          socket.destroy()
+          resolve()
+        }, 50)
+      })
+      socket.on('error', reject)
+    })
+    await eventually(
+      () => server.tidings.rejected.badBodies,
+      (count) => count === 1
+    )
+    expect(logger.lines.join('\n')).not.toMatch(/Internal Server Error/)
+    expect(logger.lines).toContainEqual(
+      expect.stringMatching(/Bad Request! Request body ended before it was complete/)
+    )
   })
 
   it('keeps at most history.bytes of messages per instance; replay gets the newest that fit', async () => {
