@@ -24,8 +24,8 @@ const PROBE = pathToFileURL(join(ROOT, 'bench/probe.mjs')).href
 export interface ServerOptions {
   /** Bytes buffered before a socket counts as a slow consumer. */
   slowBytes: number
-  /** Passed to tidings as `limits`, on top of slowConsumerBytes. */
-  limits: Record<string, number>
+  /** Merged into tidings' configuration (top-level keys; `limits` on top of slowConsumerBytes). */
+  tidingsConfig: Record<string, unknown>
   maxMs: number
   /** Extra Node flags for the server process (profiling). */
   nodeFlags?: string[]
@@ -56,7 +56,11 @@ function command(kind: ServerKind, options: ServerOptions, dir: string): string[
           { type: 'admin', port: 0, listen: '127.0.0.1' },
         ],
         logs: [],
-        limits: { slowConsumerBytes: options.slowBytes, ...options.limits },
+        ...options.tidingsConfig,
+        limits: {
+          slowConsumerBytes: options.slowBytes,
+          ...(options.tidingsConfig.limits as Record<string, unknown> | undefined),
+        },
       })
     )
     return [...node, join(ROOT, 'bin/tidings.js'), 'run', '--config', config]
