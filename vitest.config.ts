@@ -22,6 +22,7 @@ export default defineConfig({
           // The Workers adapter in local workerd (wrangler's unstable_startWorker) on loopback.
           name: 'workers',
           include: ['test/workers/**/*.test.ts'],
+          globalSetup: ['test/workers/global-setup.ts'],
           environment: 'node',
           testTimeout: 30_000,
           hookTimeout: 60_000,

@@ -26,6 +26,12 @@ export interface TidingsOptions {
   fingerprint?: string
   /** Bounds of the duplicate-message memory; defaults to 100,000 identities for 120 s. */
   dedup?: DedupOptions
+  /**
+   * Where origin-id sequence numbers start (default 0). An adapter whose fingerprint outlives
+   * the Tidings object (Workers keeps it in storage across wake-ups) passes a value that never
+   * repeats, so a restarted node cannot reuse an origin id its peers still remember.
+   */
+  originSequenceStart?: number
 }
 
 /** Hands accepted messages on to the cluster (see src/relay). */
@@ -74,6 +80,7 @@ export class Tidings {
   constructor(readonly options: TidingsOptions) {
     const { config, clock, logger, scheduler } = options
     this.fingerprint = options.fingerprint ?? generateFingerprint()
+    this.#sequence = options.originSequenceStart ?? 0
     this.startedAt = clock.now()
     this.dedup = new DedupCache(options.dedup ?? { size: 100_000, age: 120_000 })
     this.hub = new Hub({ clock, logger, scheduler, limits: config.limits, history: config.history })

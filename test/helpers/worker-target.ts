@@ -4,18 +4,37 @@
  * persisted to disk, for the contract suite and the Workers tests. Offline: every wrangler
  * switch that would reach the internet is turned off before wrangler loads.
  */
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { inject } from 'vitest'
 import type { Target, TargetOptions } from '../contract/target.ts'
 
-Object.assign(process.env, {
+/** Keeps wrangler offline: no telemetry, crash reports, cf.json fetch or update check. */
+export const OFFLINE_WRANGLER_ENV = {
   WRANGLER_SEND_METRICS: 'false',
   WRANGLER_SEND_ERROR_REPORTS: 'false',
   CLOUDFLARE_CF_FETCH_ENABLED: 'false',
   WRANGLER_HIDE_BANNER: 'true',
+  // A running test's worker must not restart because wrangler.toml was touched.
+  WRANGLER_CI_DISABLE_CONFIG_WATCHING: 'true',
   CI: 'true',
-})
+}
+Object.assign(process.env, OFFLINE_WRANGLER_ENV)
 
 const CONFIG_PATH = fileURLToPath(new URL('../../wrangler.toml', import.meta.url))
+
+/**
+ * The bundle built by the workers project's global setup. Without it (another project), the
+ * worker is built from source and wrangler's watcher restarts it, dropping every Durable
+ * Object, whenever a source file changes.
+ */
+function prebuiltBundle(): string | undefined {
+  try {
+    return inject('workerBundle') || undefined
+  } catch {
+    return undefined
+  }
+}
 export const TEST_SECRET = 'test-secret-for-loopback-only'
 
 export interface WorkerOptions extends TargetOptions {
@@ -26,7 +45,7 @@ export interface WorkerOptions extends TargetOptions {
   open?: boolean
   /** More TIDINGS_CONFIG keys (cluster, relay, origins). */
   config?: Record<string, unknown>
-  /** wrangler's log level; "warn" keeps test output quiet. */
+  /** wrangler's log level; "warn" (or $TIDINGS_TEST_LOG) keeps test output quiet. */
   logLevel?: 'debug' | 'info' | 'log' | 'warn' | 'error' | 'none'
 }
 
@@ -51,8 +70,13 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   const bindings: Record<string, { type: 'plain_text' | 'secret_text'; value: string }> = {}
   for (const [name, value] of Object.entries(vars)) bindings[name] = { type: 'plain_text', value }
   if (secret !== null) bindings.TIDINGS_SECRET = { type: 'secret_text', value: secret }
+  const bundle = prebuiltBundle()
   const worker = await unstable_startWorker({
     config: CONFIG_PATH,
+    ...(bundle && {
+      entrypoint: bundle,
+      build: { bundle: false, moduleRoot: dirname(bundle) },
+    }),
     // A developer's .dev.vars must not leak into tests.
     envFiles: [],
     bindings,
@@ -61,7 +85,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
       inspector: false,
       watch: false,
       persist: false,
-      logLevel: options.logLevel ?? 'warn',
+      logLevel: options.logLevel ?? (process.env.TIDINGS_TEST_LOG as 'log' | undefined) ?? 'warn',
     },
   })
   try {

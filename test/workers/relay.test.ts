@@ -13,8 +13,11 @@ import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 
 const NODE_SECRET = 'node-secret-for-loopback-only'
 const RELAY = { timeout: 2000, retryBase: 20, retryMax: 200, maxAge: 5000 }
+/** workerd evicts an idle Durable Object after about 10 s. */
+const IDLE_MS = 13_000
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms))
 
-describe('workers adapter: relay with a Node server', { timeout: 40_000 }, () => {
+describe('workers adapter: relay with a Node server', { timeout: 60_000 }, () => {
   let node: RunningServer
   let worker: RunningWorker
   let toNode: Target
@@ -112,6 +115,25 @@ describe('workers adapter: relay with a Node server', { timeout: 40_000 }, () =>
     await Promise.all([onNode, onEdge, onOtherShard].map((client) => client.silence(500)))
     expect((await status(toWorker, 'mixed'))['shards.active']).toEqual([1, 1])
     await Promise.all([onNode, onEdge, onOtherShard].map((client) => client.close()))
+  })
+
+  it('keeps relaying with fresh origin ids after the Worker wakes from hibernation', async () => {
+    const onNode = await subscriber(toNode, 'PHID-WAKE')
+    const onEdge = await subscriber(toWorker, 'PHID-WAKE')
+    // No uniqueID: the Worker identifies the message to its peers by an origin id.
+    await post(toWorker, { key: 'w1', subscribers: ['PHID-WAKE'] }, '?instance=mixed')
+    expect((await onNode.next(5000)).key).toBe('w1')
+    expect((await onEdge.next()).key).toBe('w1')
+    await onNode.ping()
+
+    await sleep(IDLE_MS)
+    const woken = await status(toWorker, 'mixed')
+    expect(woken['shards.restored']).toContain(1)
+    // The node still remembers the first origin id; the woken shard must not reuse it.
+    await post(toWorker, { key: 'w2', subscribers: ['PHID-WAKE'] }, '?instance=mixed')
+    expect((await onEdge.next()).key).toBe('w2')
+    expect((await onNode.next(5000)).key).toBe('w2')
+    await Promise.all([onNode.close(), onEdge.close()])
   })
 
   it('reports the Node peer, with the fingerprint it learned, in the Worker status', async () => {

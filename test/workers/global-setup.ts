@@ -1,0 +1,32 @@
+/**
+ * Builds the Worker once for the whole `workers` project, exactly as `wrangler deploy` would
+ * (`--dry-run --outdir`), so every test runs the deployable bundle and none of them is
+ * restarted by wrangler's source watcher when a file changes mid-test.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import type { TestProject } from 'vitest/node'
+import { OFFLINE_WRANGLER_ENV } from '../helpers/worker-target.ts'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The built Worker entry (worker.js), or '' to let each test build from source. */
+    workerBundle: string
+  }
+}
+
+const ROOT = resolve(import.meta.dirname, '../..')
+
+export default async function setup(project: TestProject): Promise<() => void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tidings-worker-'))
+  await promisify(execFile)(
+    process.execPath,
+    [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', dir],
+    { cwd: ROOT, env: { ...process.env, ...OFFLINE_WRANGLER_ENV }, timeout: 60_000 }
+  )
+  project.provide('workerBundle', join(dir, 'worker.js'))
+  return () => rmSync(dir, { recursive: true, force: true })
+}
