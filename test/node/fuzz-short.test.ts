@@ -1,0 +1,31 @@
+/**
+ * The short, seeded version of `npm run fuzz`, so CI runs it: thousands of random and
+ * mutated frames and requests at a real `tidings run` process on 127.0.0.1. It fails on a
+ * crash, a connection that stops answering ping, a lost delivery, a counter mismatch or
+ * RSS that does not come back.
+ */
+import { describe, expect, it } from 'vitest'
+import { fuzz, summary } from '../../scripts/fuzz.ts'
+
+describe('fuzz (short)', () => {
+  it('survives 8,000 frames and 1,500 requests with counters, delivery and memory intact', {
+    timeout: 90_000,
+  }, async () => {
+    const report = await fuzz({
+      frames: 8000,
+      posts: 1500,
+      connections: 8,
+      seed: 8,
+      timeLimit: 75,
+      log: () => {},
+    })
+    expect(report.failures, summary(report)).toEqual([])
+    expect(report.ok).toBe(true)
+    expect(report.frames.sent).toBe(8000)
+    expect(report.posts.sent + report.posts.raw).toBe(1500)
+    // The run did reach the server: messages were accepted and each limit fired at least once.
+    expect(Object.values(report.posts.accepted).reduce((a, b) => a + b, 0)).toBeGreaterThan(500)
+    expect(report.posts.statuses['413']).toBeGreaterThan(0)
+    expect(report.frames.expectedCloses['1009']).toBeGreaterThan(0)
+  })
+})
