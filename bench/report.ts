@@ -121,6 +121,18 @@ function rows(o: ReportOptions): Row[] {
       digits: 2,
     },
     {
+      label: `… user-space part @${k(o.small)}`,
+      value: (r) => r.targetedSmall?.userPerMessage ?? Number.NaN,
+      digits: 1,
+      better: 'lower',
+    },
+    {
+      label: `… user-space part @${k(o.big)}`,
+      value: (r) => r.targetedBig?.userPerMessage ?? Number.NaN,
+      digits: 1,
+      better: 'lower',
+    },
+    {
       label: 'RSS KB / idle connection (after GC)',
       value: (r) => r.rssPerConnKB ?? Number.NaN,
       digits: 2,

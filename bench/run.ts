@@ -30,7 +30,7 @@ const HELP = `Usage: npm run bench -- [options]
   --big-messages N      broadcast POSTs at --big clients, for event-loop delay (default 40; quick 10)
   --targeted N          targeted POSTs per size and round (default 4000; quick 1000)
   --rounds N            targeted rounds, alternating --big and --small; the lowest CPU per
-                        size is reported (default 2; quick 1)
+                        size is reported (default 3; quick 1)
   --admin N             admin POSTs with no subscribers (default 8000; quick 2000)
   --inflight N          POSTs in flight (default 8)
   --shards N            client fleet processes (default 2)
@@ -117,7 +117,7 @@ const options = {
   big: num('big', 10000, 3000),
   bigMessages: num('big-messages', 40, 10),
   targeted: num('targeted', 4000, 1000),
-  rounds: Math.max(1, num('rounds', 2, 1)),
+  rounds: Math.max(1, num('rounds', 3, 1)),
   admin: num('admin', 8000, 2000),
   inflight: num('inflight', 8),
   shards: num('shards', 2),

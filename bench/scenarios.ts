@@ -22,8 +22,10 @@ export interface RunFigures {
   rate: number
   /** Server CPU (user + system) per delivery, µs. */
   cpuPerDelivery: number
-  /** Server CPU per POSTed message, µs. */
+  /** Server CPU per POSTed message, µs, and its user-space and kernel parts. */
   cpuPerMessage: number
+  userPerMessage: number
+  systemPerMessage: number
   /** Share of one core the server / the whole fleet used during the window. */
   serverCpuShare: number
   fleetCpuShare: number
@@ -127,6 +129,8 @@ export async function measureRun(
     rate: received / seconds,
     cpuPerDelivery: cpu / Math.max(1, received),
     cpuPerMessage: cpu / Math.max(1, published.sent),
+    userPerMessage: (after.cpu.user - before.cpu.user) / Math.max(1, published.sent),
+    systemPerMessage: (after.cpu.system - before.cpu.system) / Math.max(1, published.sent),
     serverCpuShare: cpu / 1e6 / windowSeconds,
     fleetCpuShare: (totals.cpuMicros - fleetBefore.cpuMicros) / 1e6 / windowSeconds,
     publisherCpuShare: (own.user + own.system) / 1e6 / windowSeconds,
