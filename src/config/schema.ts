@@ -93,8 +93,11 @@ export const relaySchema = z.strictObject({
   timeout: z.number().int().min(50).max(600_000).default(5000),
   /** Milliseconds to establish a connection (TCP and TLS) to a peer. */
   connectTimeout: z.number().int().min(50).max(600_000).default(2000),
-  /** Requests in flight per peer, and connections in its keep-alive pool. */
-  window: z.number().int().min(1).max(64).default(4),
+  /**
+   * Requests in flight per peer, and connections in its keep-alive pool. Wide enough that a
+   * briefly busy peer does not turn round trips into a throughput cap (see bench:cluster).
+   */
+  window: z.number().int().min(1).max(64).default(16),
   /** Messages waiting per peer; past it the oldest is dropped (and counted). */
   queue: z.number().int().min(1).max(1_000_000).default(1024),
   /** Bytes of bodies waiting per peer; past it the oldest is dropped. */

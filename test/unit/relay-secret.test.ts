@@ -109,7 +109,7 @@ describe('relay configuration', () => {
   it('fills in defaults', () => {
     expect(parseConfig(base).relay).toMatchObject({
       timeout: 5000,
-      window: 4,
+      window: 16,
       queue: 1024,
       maxAge: 30_000,
       failures: 3,
