@@ -48,7 +48,8 @@ const HELP = `Usage: npm run bench -- [options]
   --node-flags=FLAGS    extra Node flags for the server processes, e.g. --node-flags=--cpu-prof
   --cpu N               pin each server to CPU N with taskset (default: no pinning)
   --max-minutes M       hard limit for the whole run (default 15)
-  --out DIR             where the JSON goes (default bench-results)`
+  --out DIR             where the JSON goes (default bench-results)
+  --json                also print the JSON to stdout, after the table`
 
 const { values } = parseArgs({
   options: {
@@ -78,6 +79,7 @@ const { values } = parseArgs({
     cpu: { type: 'string' },
     'max-minutes': { type: 'string', default: '15' },
     out: { type: 'string', default: 'bench-results' },
+    json: { type: 'boolean', default: false },
   },
 })
 
@@ -345,10 +347,9 @@ async function main(): Promise<void> {
   const dir = join(root, String(values.out))
   mkdirSync(dir, { recursive: true })
   const file = join(dir, `fanout-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
-  writeFileSync(
-    file,
-    `${JSON.stringify({ startedAt, machine, options, results, summary }, null, 2)}\n`
-  )
+  const json = `${JSON.stringify({ startedAt, machine, options, results, summary }, null, 2)}\n`
+  writeFileSync(file, json)
+  if (values.json) process.stdout.write(json)
   log(`wrote ${file}`)
 }
 
