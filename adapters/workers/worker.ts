@@ -99,6 +99,13 @@ async function publish(
   return first.value
 }
 
+function internalError(error: unknown): Response {
+  console.error(
+    `Internal Server Error! ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`
+  )
+  return errorResponse(new RequestError('internal_error', 500, 'Internal server error.'))
+}
+
 /** Asks every shard for its status and sums the answers. */
 async function status(
   request: Request,
@@ -142,11 +149,16 @@ export default {
       console.error(`tidings cannot start: ${settings.message}`)
       return errorResponse(settings)
     }
-    if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
-      return upgrade(request, env, settings)
+    try {
+      if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+        return await upgrade(request, env, settings)
+      }
+      const url = new URL(request.url)
+      if (isAdminRequest(request, url, settings)) return await admin(request, url, env, settings)
+      return await clientApp.fetch(request)
+    } catch (error) {
+      // A shard that could not be reached (overloaded, being reset): a coded 500, not a stack.
+      return internalError(error)
     }
-    const url = new URL(request.url)
-    if (isAdminRequest(request, url, settings)) return admin(request, url, env, settings)
-    return clientApp.fetch(request)
   },
 } satisfies ExportedHandler<WorkerEnv>
