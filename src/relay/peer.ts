@@ -106,6 +106,7 @@ export class Peer {
   markSelf(): void {
     if (this.state === 'self') return
     this.#circuit.state = 'self'
+    this.fingerprint = this.context.selfFingerprint
     this.skipped += this.#queue.length
     this.#clearQueue()
     this.context.logger.log(`Cluster peer ${this.label} is this server; not relaying to it.`)

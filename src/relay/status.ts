@@ -2,7 +2,11 @@
 import type { StatusBody, Tidings } from '../tidings.ts'
 import type { Relay } from './relay.ts'
 
-/** Adds `fingerprint`, `cluster.duplicates` and, with peers, `cluster` (one object per peer). */
+/**
+ * Adds `fingerprint`, `cluster.duplicates` (messages dropped as already seen),
+ * `cluster.dedupEvicted` (identities forgotten early because the dedup memory was full: raise
+ * relay.dedupSize if it grows) and, with peers, `cluster` (one object per peer).
+ */
 export function clusterStatusExtras(
   tidings: Tidings,
   relay: Relay | undefined
@@ -10,6 +14,7 @@ export function clusterStatusExtras(
   return (status) => {
     status.fingerprint = tidings.fingerprint
     status['cluster.duplicates'] = tidings.duplicates
+    status['cluster.dedupEvicted'] = tidings.dedup.evicted
     if (relay && relay.peers.length > 0) status.cluster = relay.status()
   }
 }

@@ -131,6 +131,7 @@ describe('Relay', () => {
     send()
     await settle()
     expect(relay.status().map((s) => s.state)).toEqual(['self', 'self', 'up', 'up'])
+    expect(relay.status()[0]?.fingerprint).toBe('SELFSELFSELFSELF')
     expect(transport.calls.map((c) => c.peer.origin)).toEqual([
       'http://127.0.0.1:4003',
       'http://127.0.0.2:4004',
