@@ -73,9 +73,12 @@ export interface FleetTotals {
 export class Fleet {
   /** Open clients per shard, in the order they were connected. */
   readonly counts: number[]
+  /** Clients each shard added in the last connectTo. */
+  readonly added: number[]
 
   private constructor(readonly shards: Shard[]) {
     this.counts = shards.map(() => 0)
+    this.added = shards.map(() => 0)
   }
 
   static async start(count: number, maxMs: number): Promise<Fleet> {
@@ -122,7 +125,9 @@ export class Fleet {
       })
     )
     results.forEach((result, i) => {
-      this.counts[i] = Math.max(this.counts[i] as number, per[i] as number) - result.failed
+      const before = this.counts[i] as number
+      this.counts[i] = Math.max(before, per[i] as number) - result.failed
+      this.added[i] = (this.counts[i] as number) - before
     })
     const failed = results.reduce((sum, result) => sum + result.failed, 0)
     if (failed > 0) {
@@ -144,12 +149,11 @@ export class Fleet {
     })
   }
 
-  /** Pauses reading on the `total` most recently connected clients, spread over the shards. */
-  async pause(total: number): Promise<number> {
-    const per = this.split(total)
+  /** Stops reading on the clients added by the last connectTo (fresh sockets); returns how many. */
+  async pauseAdded(): Promise<number> {
     const results = await Promise.all(
       this.shards.map((shard, i) =>
-        shard.call<{ paused: number }>({ cmd: 'pause', count: per[i] as number })
+        shard.call<{ paused: number }>({ cmd: 'pause', count: this.added[i] as number })
       )
     )
     return results.reduce((sum, result) => sum + result.paused, 0)

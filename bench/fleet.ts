@@ -25,6 +25,8 @@ const clock = (): number => Math.round((performance.timeOrigin + performance.now
 
 class Client {
   rest: Buffer | undefined = undefined
+  /** Takes the bytes until the upgrade response is complete; undefined afterwards. */
+  handshake: ((chunk: Buffer) => void) | undefined = undefined
   open = false
   paused = false
   closeCode = 0
@@ -128,8 +130,18 @@ function parseFrames(client: Client, chunk: Buffer): void {
   if (off < n) client.rest = Buffer.from(buf.subarray(off))
 }
 
-function onData(this: ClientSocket, chunk: Buffer): void {
-  parseFrames(this.client, chunk)
+/**
+ * Every socket reads into this one buffer (net's `onread`): no Buffer and no stream event
+ * per read. Its contents are only valid during the callback; whatever must outlive it is
+ * copied (a partial frame, the handshake).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
+
+function onRead(this: ClientSocket, nread: number, buffer: Buffer): void {
+  const { client } = this
+  const chunk = buffer.subarray(0, nread)
+  if (client.handshake !== undefined) client.handshake(chunk)
+  else parseFrames(client, chunk)
 }
 
 function onEnd(this: ClientSocket): void {
@@ -142,7 +154,11 @@ function onEnd(this: ClientSocket): void {
 
 function connectOne(url: URL, index: number, subscribe: string[]): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: '127.0.0.1', port: Number(url.port) }) as ClientSocket
+    const socket = netConnect({
+      host: '127.0.0.1',
+      port: Number(url.port),
+      onread: { buffer: READ_BUFFER, callback: onRead as (n: number, b: Buffer) => boolean },
+    }) as ClientSocket
     const client = new Client(index, socket)
     socket.client = client
     let head: Buffer = Buffer.alloc(0)
@@ -161,7 +177,7 @@ function connectOne(url: URL, index: number, subscribe: string[]): Promise<Clien
         `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`
       )
     })
-    const onHandshake = (chunk: Buffer): void => {
+    client.handshake = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk])
       const at = head.indexOf(HANDSHAKE_END)
       if (at < 0) return
@@ -171,8 +187,7 @@ function connectOne(url: URL, index: number, subscribe: string[]): Promise<Clien
         )
         return
       }
-      socket.off('data', onHandshake)
-      socket.on('data', onData)
+      client.handshake = undefined
       socket.on('end', onEnd)
       socket.on('close', onEnd)
       client.open = true
@@ -189,7 +204,6 @@ function connectOne(url: URL, index: number, subscribe: string[]): Promise<Clien
       )
       if (at + 4 < head.length) parseFrames(client, head.subarray(at + 4))
     }
-    socket.on('data', onHandshake)
   })
 }
 

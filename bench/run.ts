@@ -290,7 +290,7 @@ async function benchServer(kind: ServerKind): Promise<ServerResult> {
       // kernel buffers (tcp_rmem max is 32 MiB here) that would hide the stall for a long time.
       await fleet.shrinkTo(options.slowClients - slowCount)
       await fleet.connectTo(server.clientUrl, options.slowClients, SHARED_ID)
-      const paused = await fleet.pause(slowCount)
+      const paused = await fleet.pauseAdded()
       result.slow = await broadcast(
         options.slowMessages,
         options.slowPayload,
