@@ -4,7 +4,6 @@
  * persisted to disk, for the contract suite and the Workers tests. Offline: every wrangler
  * switch that would reach the internet is turned off before wrangler loads.
  */
-import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { inject } from 'vitest'
 import type { Target, TargetOptions } from '../contract/target.ts'
@@ -73,10 +72,9 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   const bundle = prebuiltBundle()
   const worker = await unstable_startWorker({
     config: CONFIG_PATH,
-    ...(bundle && {
-      entrypoint: bundle,
-      build: { bundle: false, moduleRoot: dirname(bundle) },
-    }),
+    // Bundled again by wrangler (cheap: one file), which adds its local-dev middleware (e.g.
+    // draining unread request bodies) and watches only that file.
+    ...(bundle && { entrypoint: bundle }),
     // A developer's .dev.vars must not leak into tests.
     envFiles: [],
     bindings,
