@@ -95,6 +95,9 @@ export class Tidings {
       get framesPerSecond() {
         return config.limits.framesPerSecond
       },
+      get slowConsumerBytes() {
+        return config.limits.slowConsumerBytes
+      },
       clock,
       limited: this.limited,
     }

@@ -3,7 +3,7 @@
  * Anything malformed is ignored (traced) and the connection keeps working, unlike Aphlict,
  * where a `null` frame or a missing `data` threw inside ws and left the socket deaf.
  */
-import { CLOSE_POLICY } from '../close-codes.ts'
+import { CLOSE_POLICY, CLOSE_SLOW_CONSUMER } from '../close-codes.ts'
 import type { Connection } from '../hub/connection.ts'
 import type { Hub } from '../hub/hub.ts'
 import { PONG } from '../hub/outbound.ts'
@@ -23,6 +23,8 @@ export interface FrameContext {
   clock?: Clock
   /** Where closes for a broken limit are counted. */
   limited?: LimitStats
+  /** A connection with more unsent bytes than this gets no pong or replay: it is closed with 4008. */
+  slowConsumerBytes?: number
 }
 
 /** Aphlict replays 60 s when `age` is missing or 0; the browser never sends 0. */
@@ -65,6 +67,20 @@ function closeForLimit(
   connection.socket.close(CLOSE_POLICY, reason)
 }
 
+/**
+ * True (and the connection closed with 4008) when it has more unsent data than allowed: a
+ * client that does not read must not grow the server's write queue by sending pings or replays.
+ */
+function tooFarBehind(ctx: FrameContext, connection: Connection): boolean {
+  const cap = ctx.slowConsumerBytes
+  if (cap === undefined || connection.socket.bufferedAmount <= cap) return false
+  ctx.hub.stats.slowConsumerCloses++
+  ctx.logger.log(`${connection.label} Closed: too much unsent data (slow consumer).`)
+  ctx.hub.disconnect(connection)
+  connection.socket.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
+  return true
+}
+
 /** Handles one text frame. Never throws. */
 export function handleFrame(ctx: FrameContext, connection: Connection, text: string): void {
   if (!connection.open) return
@@ -88,6 +104,7 @@ export function handleFrame(ctx: FrameContext, connection: Connection, text: str
   const { command, data } = frame as { command?: unknown; data?: unknown }
   switch (command) {
     case 'ping':
+      if (tooFarBehind(ctx, connection)) return
       connection.socket.sendMessage(PONG)
       return
     case 'subscribe':
@@ -115,6 +132,7 @@ export function handleFrame(ctx: FrameContext, connection: Connection, text: str
         ignore(ctx, connection, '"replay" needs "data" to be {"age": <ms>}')
         return
       }
+      if (tooFarBehind(ctx, connection)) return
       ctx.hub.replay(connection, age)
       return
     }

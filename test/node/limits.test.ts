@@ -8,8 +8,11 @@ import { connect as netConnect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { type RunningServer, startServer } from '../../adapters/node/server.ts'
+import { handleFrame } from '../../src/client/frames.ts'
 import { parseConfig } from '../../src/config/parse.ts'
-import { FakeClock, RecordingLogger } from '../helpers/fakes.ts'
+import { outboundFromValue } from '../../src/hub/outbound.ts'
+import { Tidings } from '../../src/tidings.ts'
+import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
 import { loopbackConfig } from '../helpers/node-target.ts'
 import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 
@@ -185,6 +188,60 @@ describe('limits on the client port', () => {
     expect(await client.closed).toEqual({ code: 1008, reason: 'frame rate limit exceeded' })
     for (let i = 0; i < 20; i++) expect((await client.next()).type).toBe('pong')
     expect(server.tidings.limited.framesPerSecond).toBe(1)
+  })
+})
+
+describe('a client that does not read', () => {
+  it('gets no pong or replay past limits.slowConsumerBytes: it is closed with 4008 instead', () => {
+    const config = parseConfig(loopbackConfig({ limits: { slowConsumerBytes: 1024 } }))
+    const tidings = new Tidings({
+      config,
+      clock: new FakeClock(),
+      logger: new RecordingLogger(),
+      scheduler: new ManualScheduler(),
+    })
+    for (const frame of ['{"command":"ping"}', '{"command":"replay","data":{"age":1000}}']) {
+      const socket = new FakeSocket()
+      const connection = tidings.hub.connect(socket, frame)
+      tidings.hub.subscribe(connection, ['P'])
+      tidings.hub.publish(frame, ['P'], outboundFromValue({ n: 1 }))
+      socket.sent.length = 0
+      socket.bufferedAmount = 1024
+      handleFrame(tidings.frames, connection, frame)
+      expect(socket.sent).toHaveLength(1)
+      expect(socket.closed).toBeUndefined()
+      socket.bufferedAmount = 1025
+      handleFrame(tidings.frames, connection, frame)
+      expect(socket.sent).toHaveLength(1)
+      expect(socket.closed).toEqual({ code: 4008, reason: 'slow consumer' })
+      expect(connection.open).toBe(false)
+    }
+    expect(tidings.hub.stats.slowConsumerCloses).toBe(2)
+  })
+
+  it("cannot grow the server's write queue by asking for replays without reading", async () => {
+    const { server, admin, url } = await start({ limits: { slowConsumerBytes: 64 * 1024 } })
+    for (let n = 0; n < 8; n++) {
+      const response = await fetch(`${admin}/`, {
+        method: 'POST',
+        body: JSON.stringify({ n, pad: 'x'.repeat(60_000), subscribers: ['P'] }),
+        signal: AbortSignal.timeout(3000),
+      })
+      expect(response.status).toBe(200)
+    }
+    const client = await connect(`${url}/`)
+    client.send({ command: 'subscribe', data: ['P'] })
+    await client.ping()
+    // Stop reading: what the server writes now piles up in the kernel, then in its own queue.
+    ;(client.ws as unknown as { _socket: { pause(): void } })._socket.pause()
+    for (let i = 0; i < 100; i++) client.send({ command: 'replay', data: { age: 60_000 } })
+    await eventually(
+      () => server.tidings.hub.stats.slowConsumerCloses,
+      (closes) => closes === 1,
+      10_000
+    )
+    expect(server.tidings.hub.find('default')?.active).toBe(0)
+    client.ws.terminate()
   })
 })
 
