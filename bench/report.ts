@@ -12,6 +12,7 @@ export interface ServerResult {
   targetedRounds?: { big: number | undefined; small: number }[]
   rssPerConnKB?: number
   heapPerConnKB?: number
+  rssPerConnFromIdleKB?: number
   rssAtBigMB?: number
   broadcastBig?: RunFigures
   broadcast?: RunFigures
@@ -85,6 +86,17 @@ function rows(o: ReportOptions): Row[] {
       digits: 2,
     },
     {
+      label: '… of which other work (kernel, other processes)',
+      value: (r) =>
+        r.broadcast
+          ? r.broadcast.machineBusy -
+            r.broadcast.serverCpuShare -
+            r.broadcast.fleetCpuShare -
+            r.broadcast.publisherCpuShare
+          : Number.NaN,
+      digits: 2,
+    },
+    {
       label: 'latency p50 ms',
       value: (r) => r.broadcast?.p50ms ?? Number.NaN,
       digits: 1,
@@ -133,14 +145,20 @@ function rows(o: ReportOptions): Row[] {
       better: 'lower',
     },
     {
-      label: 'RSS KB / idle connection (after GC)',
+      label: `RSS KB / idle connection (${k(Math.floor(o.big / 2))}→${k(o.big)}, after GC)`,
       value: (r) => r.rssPerConnKB ?? Number.NaN,
       digits: 2,
       better: 'lower',
     },
     {
-      label: 'heap KB / idle connection',
+      label: `heap KB / idle connection (${k(Math.floor(o.big / 2))}→${k(o.big)})`,
       value: (r) => r.heapPerConnKB ?? Number.NaN,
+      digits: 2,
+      better: 'lower',
+    },
+    {
+      label: `RSS KB / connection from idle (0→${k(o.big)})`,
+      value: (r) => r.rssPerConnFromIdleKB ?? Number.NaN,
       digits: 2,
       better: 'lower',
     },

@@ -220,13 +220,21 @@ async function benchServer(kind: ServerKind): Promise<ServerResult> {
     result.idleRssMB = idle.rss / 1048576
 
     if (want('targeted') || want('memory') || want('eld')) {
-      // Memory first, on a fresh server: idle → `big` idle subscribed connections, after GC.
+      // Memory first, on a fresh server, after GC: idle → big/2 → big idle subscribed
+      // connections. The slope over the second half is the cost of one more connection;
+      // from idle also carries one-off growth (young generation, code), shown separately.
       log(`${kind}: ${options.big} clients${want('memory') ? ', memory' : ''}`)
+      const half = Math.floor(options.big / 2)
+      await fleet.connectTo(server.clientUrl, half, SHARED_ID)
+      await sleep(500)
+      const middle = await server.sample({ gc: true })
       await fleet.connectTo(server.clientUrl, options.big, SHARED_ID)
       await sleep(500)
       const big = await server.sample({ gc: true })
-      result.rssPerConnKB = (big.rss - idle.rss) / options.big / 1024
-      result.heapPerConnKB = (big.heapUsed - idle.heapUsed) / options.big / 1024
+      const added = options.big - half
+      result.rssPerConnKB = (big.rss - middle.rss) / added / 1024
+      result.heapPerConnKB = (big.heapUsed - middle.heapUsed) / added / 1024
+      result.rssPerConnFromIdleKB = (big.rss - idle.rss) / options.big / 1024
       result.rssAtBigMB = big.rss / 1048576
     }
     if (want('targeted')) {
