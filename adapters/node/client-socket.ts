@@ -75,16 +75,20 @@ class Batch {
 }
 
 let root = new Batch(undefined, undefined, 0)
+/** Sockets with a batch this turn; two lists swapped each turn, so neither is reallocated. */
 let pending: ClientWebSocket[] = []
+let spare: ClientWebSocket[] = []
 let flushScheduled = false
 
 /** Writes every socket's batch of this turn, then starts a fresh tree for the next. */
 function flush(): void {
   flushScheduled = false
   const sockets = pending
-  pending = []
+  pending = spare
   root = new Batch(undefined, undefined, 0)
   for (let i = 0; i < sockets.length; i++) (sockets[i] as ClientWebSocket).flushBatch()
+  sockets.length = 0
+  spare = sockets
 }
 
 export class ClientWebSocket extends WebSocket implements ClientSocket {
