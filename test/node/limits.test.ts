@@ -84,6 +84,10 @@ describe('limits on the client port', () => {
       message: 'Too many open connections from this address (limit 2, "limits.connectionsPerIp").',
     })
     expect(server.tidings.limited.connectionsPerIp).toBe(1)
+    const metrics = await (await fetch(`${server.url('admin')}/metrics`)).text()
+    expect(metrics).toContain('tidings_limit_refusals_total{limit="connections_per_ip"} 1\n')
+    expect(metrics).toContain('tidings_limit_refusals_total{limit="frames_per_second"} 0\n')
+
     expect(
       logger.lines.filter((line) => line.includes('too_many') || line.includes('Too many'))
     ).toEqual([
