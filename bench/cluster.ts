@@ -1,14 +1,15 @@
 /**
  * Relay overhead: delivery latency on a single tidings node vs a 3-node full mesh, in one run.
  *
- *   npm run bench:cluster -- [--rate 100] [--seconds 20] [--rounds 4] [--clients 2] [--window N] [--json FILE]
+ *   npm run bench:cluster -- [--rate 100] [--seconds 20] [--rounds 4] [--warmup 3] [--clients 2]
+ *                            [--window N] [--json FILE]
  *
  * Starts four `tidings run` processes on 127.0.0.1 (one alone, three in a full mesh that
  * lists every node, itself included), connects `--clients` WebSocket subscribers to each,
  * then POSTs Phorge-like messages (with uniqueID) to one node of each setup at `--rate` per
- * second for `--seconds` per setup, alternating between the setups in `--rounds` slices so a
- * noisy machine weighs on both alike. Latency is POST sent → frame received, measured in this process
- * with one clock. Reports p50/p90/p99/max for: the single node, the mesh's origin node, and
+ * second for `--seconds` per setup, after `--warmup` unmeasured seconds per setup, alternating
+ * between the setups in `--rounds` slices so a noisy machine weighs on both alike. Latency is
+ * POST sent → frame received, measured in this process with one clock. Reports p50/p90/p99/max for: the single node, the mesh's origin node, and
  * the two mesh nodes that got the message by relay; plus POST answer times, lost and
  * duplicated frames. Prints a table and a JSON line. Every process is killed at the end.
  */
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '3' },
     window: { type: 'string' },
     clients: { type: 'string', default: '2' },
     json: { type: 'string' },
@@ -39,6 +41,7 @@ const RATE = Number(values.rate)
 const SECONDS = Number(values.seconds)
 const CLIENTS = Number(values.clients)
 const ROUNDS = Math.max(1, Number(values.rounds))
+const WARMUP = Number(values.warmup)
 const SUBSCRIBER = 'PHID-USER-bench'
 
 interface Series {
@@ -201,6 +204,10 @@ async function main(): Promise<void> {
     )
     const single: Driven = { sent: new Map(), answers: [] }
     const relayed: Driven = { sent: new Map(), answers: [] }
+    // Unmeasured warm-up of both setups (JIT, connection pools), like the rounds that follow.
+    const discard = (): Driven => ({ sent: new Map(), answers: [] })
+    await drive(solo, 'warm-single', WARMUP, discard())
+    await drive(mesh[0] as TidingsProcess, 'warm-mesh', WARMUP, discard())
     const loadBefore = loadavg()[0]
     // Idle CPU of each process (timers, housekeeping), to subtract from the loaded figures.
     const idleStart = all.map((node) => cpuMs(node.pid))
@@ -269,6 +276,7 @@ async function main(): Promise<void> {
       rate: RATE,
       seconds: SECONDS,
       rounds: ROUNDS,
+      warmupSeconds: WARMUP,
       clientsPerNode: CLIENTS,
       node: process.version,
       cpus: cpus().length,
