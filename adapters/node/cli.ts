@@ -171,6 +171,7 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
         subscribers: values.subscriber ?? [],
         message: values.message,
         instance: values.instance,
+        secret: config.secret ?? undefined,
         print,
       })
     default: {

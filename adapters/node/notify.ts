@@ -1,4 +1,5 @@
 /** `tidings notify`: posts a test notification to an admin server and prints the receipt. */
+import { SECRET_HEADER } from '../../src/relay/secret.ts'
 import { UsageError } from './usage.ts'
 
 export interface NotifyOptions {
@@ -6,6 +7,8 @@ export interface NotifyOptions {
   subscribers: string[]
   message: string | undefined
   instance: string | undefined
+  /** The config's `secret`, sent so a node that requires it accepts the post. */
+  secret?: string | undefined
   print: (line: string) => void
 }
 
@@ -26,7 +29,10 @@ export async function notify(options: NotifyOptions): Promise<number> {
   try {
     response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(options.secret ? { [SECRET_HEADER]: options.secret } : {}),
+      },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(2000),
     })

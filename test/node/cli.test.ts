@@ -177,6 +177,37 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
     }
   })
 
+  it('sends the configured secret with `notify`, which a node requiring it accepts', async () => {
+    const dir = tempDir()
+    const { client, path } = await loopbackConfig(dir, {
+      secret: 's3cret-value',
+      drain: { window: 0 },
+    })
+    const server = spawnCli(['--config', path])
+    running.push(server)
+    await server.waitFor(/This server has fingerprint/)
+    const ws = await connect(`ws://127.0.0.1:${client}/`)
+    ws.send({ command: 'subscribe', data: ['PHID-USER-secret'] })
+    await ws.ping()
+    const notify = await runCli(['notify', '--config', path, '--subscriber', 'PHID-USER-secret'])
+    expect(notify.code).toBe(0)
+    expect((await ws.next()).subscribers).toEqual(['PHID-USER-secret'])
+    const without = await runCli([
+      'notify',
+      '--config',
+      writeConfig(
+        dir,
+        { ...JSON.parse(readFileSync(path, 'utf8')), secret: 'wrong' },
+        'wrong.json'
+      ),
+      '--subscriber',
+      'x',
+    ])
+    expect(without.code).toBe(1)
+    expect(without.stdout).toMatch(/answered 401: .*"unauthorized"/)
+    await ws.close()
+  })
+
   it('runs in the foreground, delivers `notify`, and exits 0 on SIGTERM after draining sockets with 4000', async () => {
     const dir = tempDir()
     const { client, path } = await loopbackConfig(dir, { drain: { window: 200 } })
