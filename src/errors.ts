@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'touched_invalid'
   | 'instance_invalid'
   | 'unauthorized'
+  | 'overloaded'
   | 'internal_error'
 
 /** A client mistake on the admin port, answered with `status` and never logged as a crash. */
@@ -20,7 +21,7 @@ export class RequestError extends Error {
   override readonly name = 'RequestError'
   constructor(
     readonly code: ErrorCode,
-    readonly status: 400 | 401 | 413 | 500,
+    readonly status: 400 | 401 | 413 | 500 | 503,
     message: string
   ) {
     super(message)

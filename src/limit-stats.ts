@@ -18,6 +18,8 @@ export interface LimitStats {
   frameBytes: number
   /** Admin POSTs refused with 413: a body larger than `limits.bodyBytes`. */
   bodyBytes: number
+  /** Admin POSTs refused with 503: more than `limits.fanoutBacklog` deliveries queued. */
+  fanoutBacklog: number
 }
 
 export function newLimitStats(): LimitStats {
@@ -29,5 +31,6 @@ export function newLimitStats(): LimitStats {
     framesPerSecond: 0,
     frameBytes: 0,
     bodyBytes: 0,
+    fanoutBacklog: 0,
   }
 }

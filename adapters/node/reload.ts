@@ -49,6 +49,7 @@ const LIVE_KEYS: Record<Section, readonly string[]> = {
     'subscriptionsPerConnection',
     'slowConsumerBytes',
     'fanoutSlice',
+    'fanoutBacklog',
     'framesPerSecond',
     'connectionsPerIp',
     'connectionsPerSecond',

@@ -66,6 +66,15 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.post('/', async (c) => {
     await checkSecret(options, c)
+    const { fanoutBacklog } = tidings.options.config.limits
+    if (tidings.hub.backlog > fanoutBacklog) {
+      tidings.limited.fanoutBacklog++
+      throw new RequestError(
+        'overloaded',
+        503,
+        `More than ${fanoutBacklog} deliveries are waiting ("limits.fanoutBacklog"); retry shortly or post to another node.`
+      )
+    }
     const instance = instanceOf(c.req.query('instance'))
     const message = parseMessage(await readBody(c.req.raw, options.bodyBytes))
     tidings.ingest(instance, message)
@@ -78,6 +87,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.notFound((c) => c.body(null, 404))
 
   app.onError((error, c) => {
+    if (error instanceof RequestError && error.status === 503) {
+      // Counted in `limited`; not logged per request, which would flood the log under load.
+      if (logger.tracing) logger.trace(`Overloaded! ${error.message}`)
+      c.header('Retry-After', '1')
+      return c.json(error.toJSON(), 503)
+    }
     if (error instanceof RequestError) {
       tidings.rejected.badBodies++
       if (error.code === 'body_too_large') tidings.limited.bodyBytes++

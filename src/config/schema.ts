@@ -62,6 +62,11 @@ export const limitsSchema = z.strictObject({
     .default(4 * 1024 * 1024),
   /** Sockets served per event-loop turn before a large fan-out yields. */
   fanoutSlice: z.number().int().min(1).default(2048),
+  /**
+   * Deliveries that may wait in sliced fan-outs; past it, admin POSTs get 503 `overloaded`
+   * (Phorge then tries its next admin server; relays retry later) instead of memory growing.
+   */
+  fanoutBacklog: z.number().int().min(1).default(2_000_000),
   /** Frames one client connection may send per second (bursts up to this many); more closes it with 1008. 0: no limit. */
   framesPerSecond: z.number().int().min(0).default(100),
   /**

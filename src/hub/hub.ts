@@ -59,6 +59,8 @@ export class Hub {
   readonly #instances = new Map<string, Instance>()
   readonly #queue: FanoutJob[] = []
   #pumping = false
+  /** Deliveries still queued (kept as a running count: it is read on every admin POST). */
+  #queued = 0
   #epoch = 0
   #nextId = 1
 
@@ -66,9 +68,7 @@ export class Hub {
 
   /** Deliveries queued for later turns by sliced fan-outs (0 when all are done). */
   get backlog(): number {
-    let count = 0
-    for (const job of this.#queue) count += (job.targets.length - job.next) * job.messages.length
-    return count
+    return this.#queued
   }
 
   /** The instance if it exists; never creates one (status queries create no state). */
@@ -175,6 +175,7 @@ export class Hub {
       queue.push({ instance, targets, next: 0, messages: [message] })
       this.#schedule()
     }
+    this.#queued += targets.length
     return targets.length
   }
 
@@ -331,6 +332,7 @@ export class Hub {
       const job = this.#queue[0] as FanoutJob
       const to = Math.min(job.targets.length, job.next + budget)
       this.#deliverAll(job.instance, job.targets, job.next, to, job.messages)
+      this.#queued -= (to - job.next) * job.messages.length
       budget -= to - job.next
       job.next = to
       if (job.next >= job.targets.length) this.#queue.shift()
