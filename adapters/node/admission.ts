@@ -25,10 +25,15 @@ export interface AdmissionOptions {
   now?: () => number
 }
 
-export type RefusalCode = 'origin_not_allowed' | 'too_many_connections' | 'rate_limited'
+export type RefusalCode =
+  | 'origin_not_allowed'
+  | 'too_many_connections'
+  | 'rate_limited'
+  | 'instance_invalid'
+  | 'unavailable'
 
 export interface Refusal {
-  status: 403 | 429
+  status: 400 | 403 | 429 | 503
   code: RefusalCode
   message: string
   /** Seconds, sent as `Retry-After`. */
@@ -254,7 +259,12 @@ export class Admission {
   }
 }
 
-const STATUS_TEXT = { 403: 'Forbidden', 429: 'Too Many Requests' } as const
+const STATUS_TEXT = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+} as const
 
 /** Answers a refused upgrade with its status and a JSON error body, then closes the socket. */
 export function refuseUpgrade(socket: Duplex, refusal: Refusal): void {

@@ -4,29 +4,26 @@
  * core's Hono app through @hono/node-server.
  */
 import type { IncomingMessage, Server } from 'node:http'
-import type { Duplex } from 'node:stream'
 import { getRequestListener } from '@hono/node-server'
-import type WebSocket from 'ws'
-import { type RawData, WebSocketServer } from 'ws'
 import { createAdminApp } from '../../src/admin/app.ts'
-import { createClientApp, upgradeInstance } from '../../src/client/app.ts'
-import { handleFrame } from '../../src/client/frames.ts'
+import { createClientApp } from '../../src/client/app.ts'
 import { CLOSE_DRAIN, CLOSE_GOING_AWAY } from '../../src/close-codes.ts'
 import type { Config } from '../../src/config/schema.ts'
-import type { Connection } from '../../src/hub/connection.ts'
 import { PeerLatencies, relayHealth } from '../../src/metrics/relay-health.ts'
 import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
 import { Relay } from '../../src/relay/relay.ts'
 import { clusterStatusExtras } from '../../src/relay/status.ts'
 import { Tidings } from '../../src/tidings.ts'
-import { Admission, refuseUpgrade } from './admission.ts'
-import { ClientWebSocket } from './client-socket.ts'
+import { Admission } from './admission.ts'
+import { createClientPort } from './client-port.ts'
+import type { ClientWebSocket } from './client-socket.ts'
 import { closeInWaves, drainClose } from './drain.ts'
 import { adminExposureWarnings } from './exposure.ts'
 import { bindAll, createEntryServer, listenAddress } from './listen.ts'
 import { UndiciPeerTransport } from './peer-transport.ts'
 import { applyConfig, type LiveHooks, type ReloadReport } from './reload.ts'
 import { RuntimeMetrics } from './runtime-metrics.ts'
+import { liveConnections, liveSockets, pingAll, stopListening, waitForClose } from './sockets.ts'
 
 export interface NodeServerOptions {
   config: Config
@@ -70,27 +67,6 @@ const SWEEP_INTERVAL_MS = 1000
 /** How long drained sockets get to finish their close handshake. */
 const DRAIN_CLOSE_GRACE_MS = 2000
 
-/**
- * One error listener for every upgraded socket: a closure here would live as long as the
- * socket and keep the upgrade request (headers and all) reachable with it.
- */
-function destroyOnError(this: Duplex): void {
-  this.destroy()
-}
-
-function rejectUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = `${JSON.stringify({ error: { code: status === 400 ? 'instance_invalid' : 'unavailable', message } })}\n`
-  socket.end(
-    `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  )
-}
-
-function frameText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8')
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
-  return Buffer.from(data).toString('utf8')
-}
-
 export async function startServer(options: NodeServerOptions): Promise<RunningServer> {
   const { config, logger } = options
   const clock = options.clock ?? systemClock
@@ -118,14 +94,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
           observe: latencies.observe,
         })
   tidings.forwarder = relay
-  const { perMessageDeflate, heartbeat } = config.websocket
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    perMessageDeflate,
-    maxPayload: config.limits.frameBytes,
-    WebSocket: ClientWebSocket,
-  })
+  const { heartbeat } = config.websocket
   const admission = new Admission({
     limits: config.limits,
     origins: config.origins,
@@ -138,66 +107,13 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   let draining = false
   let drained: Promise<void> | undefined
   const runtime = new RuntimeMetrics()
-
-  // One set of handlers for every socket: `this` is the socket, so none is a per-socket closure.
-  // (ws types `this` as its base class; every socket here is a ClientWebSocket.)
-  function onMessage(this: WebSocket, data: RawData): void {
-    const ws = this as ClientWebSocket
-    ws.alive = true
-    if (ws.connection) handleFrame(tidings.frames, ws.connection, frameText(data))
-  }
-  function onPong(this: WebSocket): void {
-    ;(this as ClientWebSocket).alive = true
-  }
-  function onClose(this: WebSocket): void {
-    const { connection } = this as ClientWebSocket
-    if (!connection) return
-    tidings.hub.disconnect(connection)
-    if (logger.tracing) logger.trace(`${connection.label} Disconnected.`)
-  }
-  function onError(this: WebSocket, error: Error): void {
-    // ws closes the socket with 1009 itself, before buffering the oversized frame.
-    if ((error as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-      tidings.limited.frameBytes++
-    }
-    if (logger.tracing) {
-      logger.trace(
-        `${(this as ClientWebSocket).connection?.label ?? '<Listener>'} Socket error: ${error.message}`
-      )
-    }
-  }
-
-  function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', destroyOnError)
-    if (closing || draining) {
-      rejectUpgrade(socket, 503, 'Server is shutting down.')
-      return
-    }
-    const refusal = admission.admit(request, socket)
-    if (refusal) {
-      refuseUpgrade(socket, refusal)
-      return
-    }
-    const instance = upgradeInstance(request.url ?? '/')
-    if (typeof instance !== 'string') {
-      rejectUpgrade(socket, 400, instance.message)
-      return
-    }
-    wss.handleUpgrade(request, socket, head, (client) => {
-      const ws = client as ClientWebSocket
-      if (!perMessageDeflate) ws.raw = socket as ClientWebSocket['raw']
-      ws.connection = tidings.hub.connect(ws, instance)
-      ws.on('message', onMessage)
-      ws.on('pong', onPong)
-      ws.on('close', onClose)
-      ws.on('error', onError)
-      if (logger.tracing) {
-        logger.trace(
-          `${ws.connection.label} Connected from ${request.socket.remoteAddress ?? 'unknown'}.`
-        )
-      }
-    })
-  }
+  const { wss, onUpgrade } = createClientPort({
+    tidings,
+    config,
+    logger,
+    admission,
+    refusing: () => closing || draining,
+  })
 
   const adminListener = getRequestListener(
     createAdminApp({
@@ -338,48 +254,4 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     },
   }
   return running
-}
-
-function liveConnections(tidings: Tidings): Connection[] {
-  const connections: Connection[] = []
-  for (const instance of tidings.hub.instances()) connections.push(...instance.connections)
-  return connections
-}
-
-function liveSockets(tidings: Tidings): ClientWebSocket[] {
-  const sockets: ClientWebSocket[] = []
-  for (const instance of tidings.hub.instances()) {
-    for (const connection of instance.connections)
-      sockets.push(connection.socket as ClientWebSocket)
-  }
-  return sockets
-}
-
-/** ws's README heartbeat: a socket that did not answer the previous ping is dropped. */
-function pingAll(tidings: Tidings): void {
-  for (const ws of liveSockets(tidings)) {
-    if (!ws.alive) {
-      ws.terminate()
-      continue
-    }
-    ws.alive = false
-    ws.ping()
-  }
-}
-
-function stopListening(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve())
-    server.closeIdleConnections()
-  })
-}
-
-async function waitForClose(sockets: ClientWebSocket[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (sockets.some((ws) => ws.readyState !== ClientWebSocket.CLOSED) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  for (const ws of sockets) {
-    if (ws.readyState !== ClientWebSocket.CLOSED) ws.terminate()
-  }
 }
