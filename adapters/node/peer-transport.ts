@@ -8,7 +8,7 @@ import { rootCertificates } from 'node:tls'
 import { Pool } from 'undici'
 import type { RelayOptions } from '../../src/config/schema.ts'
 import type { PeerAddress, PeerReply, PeerTransport } from '../../src/ports.ts'
-import { SECRET_HEADER } from '../../src/relay/secret.ts'
+import { relayRequestHead } from '../../src/relay/envelope.ts'
 import { StartupError } from './listen.ts'
 
 /** Receipts are `{"fingerprint":"…"}`; anything much larger is not one. */
@@ -54,11 +54,10 @@ export class UndiciPeerTransport implements PeerTransport {
     body: Uint8Array,
     signal: AbortSignal
   ): Promise<PeerReply> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' }
-    if (peer.secret) headers[SECRET_HEADER] = peer.secret
+    const { path, headers } = relayRequestHead(peer, instance)
     const response = await this.#pool(peer.origin).request({
       method: 'POST',
-      path: `/?instance=${encodeURIComponent(instance)}`,
+      path,
       headers,
       body,
       signal,

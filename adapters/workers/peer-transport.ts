@@ -3,7 +3,7 @@
  * connections to a peer alive on their own; there is no pool to manage or close.
  */
 import type { PeerAddress, PeerReply, PeerTransport } from '../../src/ports.ts'
-import { SECRET_HEADER } from './auth.ts'
+import { relayRequestHead } from '../../src/relay/envelope.ts'
 
 export class FetchPeerTransport implements PeerTransport {
   async post(
@@ -12,9 +12,8 @@ export class FetchPeerTransport implements PeerTransport {
     body: Uint8Array,
     signal: AbortSignal
   ): Promise<PeerReply> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' }
-    if (peer.secret !== undefined) headers[SECRET_HEADER] = peer.secret
-    const response = await fetch(`${peer.origin}/?instance=${encodeURIComponent(instance)}`, {
+    const { path, headers } = relayRequestHead(peer, instance)
+    const response = await fetch(`${peer.origin}${path}`, {
       method: 'POST',
       headers,
       body,

@@ -6,7 +6,8 @@
  * node to accept the message adds under ORIGIN_KEY. Browsers never see ORIGIN_KEY: it is
  * stripped before local delivery and spliced back into the relayed body only.
  */
-import type { Outbound } from '../ports.ts'
+import type { Outbound, PeerAddress } from '../ports.ts'
+import { SECRET_HEADER } from './secret.ts'
 
 /** The namespaced body key carrying the origin id between tidings nodes. */
 export const ORIGIN_KEY = 'tidings.origin'
@@ -66,4 +67,17 @@ export function relayBody(outbound: Outbound, origin: string | undefined): Uint8
   return encoder.encode(
     `${text.slice(0, -1)},${JSON.stringify(ORIGIN_KEY)}:${JSON.stringify(origin)}}`
   )
+}
+
+/**
+ * The path and headers of a relayed POST, the same from every transport: Aphlict's
+ * `/?instance=` (URL-encoded here; Aphlict did not encode it) and the peer's secret, if any.
+ */
+export function relayRequestHead(
+  peer: PeerAddress,
+  instance: string
+): { path: string; headers: Record<string, string> } {
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (peer.secret) headers[SECRET_HEADER] = peer.secret
+  return { path: `/?instance=${encodeURIComponent(instance)}`, headers }
 }
