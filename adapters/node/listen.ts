@@ -7,11 +7,9 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { ServerEntry } from '../../src/config/schema.ts'
+import { StartupError } from './startup-error.ts'
 
-/** Start-up failed for a reason the operator can fix; `message` says which. */
-export class StartupError extends Error {
-  override readonly name = 'StartupError'
-}
+export { StartupError } from './startup-error.ts'
 
 const DEFAULT_LISTEN = { client: '0.0.0.0', admin: '127.0.0.1' } as const
 

@@ -6,6 +6,7 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs'
 import { dirname } from 'node:path'
 import type { Logger } from '../../src/ports.ts'
+import { fsReason, StartupError } from './startup-error.ts'
 
 export type LogFormat = 'text' | 'json'
 
@@ -18,8 +19,14 @@ export interface NodeLoggerOptions {
   console?: ((line: string) => void) | undefined
 }
 
-function openLog(path: string): WriteStream {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
+function openLog(path: string, index: number): WriteStream {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
+  } catch (error) {
+    throw new StartupError(
+      `Failed to create directory "${dirname(path)}" for specified log file (with index "${index}"). You should manually create this directory or choose a different logfile location. ${fsReason(error)}`
+    )
+  }
   const stream = createWriteStream(path, { flags: 'a', mode: 0o664 })
   // A full disk or a revoked file must not take the server down; say so once on stderr.
   stream.once('error', (error) =>
@@ -36,7 +43,7 @@ export class NodeLogger implements Logger {
   constructor(private readonly options: NodeLoggerOptions) {
     this.tracing = options.trace
     this.#console = options.console
-    this.#streams = options.paths.map(openLog)
+    this.#streams = options.paths.map((path, index) => openLog(path, index))
   }
 
   /**
@@ -49,7 +56,7 @@ export class NodeLogger implements Logger {
     this.#streams = []
     for (const path of paths) {
       try {
-        this.#streams.push(openLog(path))
+        this.#streams.push(openLog(path, this.#streams.length))
       } catch (error) {
         process.stderr.write(`tidings: cannot open log "${path}": ${(error as Error).message}\n`)
       }

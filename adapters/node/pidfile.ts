@@ -1,6 +1,7 @@
 /** The pidfile `tidings start` writes and `stop`/`status` read; stale files are detected. */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { fsReason, StartupError } from './startup-error.ts'
 
 /** True when a process with this pid exists (signal 0 probes without signalling). */
 export function isAlive(pid: number): boolean {
@@ -34,8 +35,18 @@ export function livePid(path: string): number | undefined {
 }
 
 export function writePid(path: string, pid: number): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
-  writeFileSync(path, `${pid}\n`)
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
+  } catch (error) {
+    throw new StartupError(
+      `Failed to create directory "${dirname(path)}" for specified PID file. You should manually create this directory or choose a different PID file location. ${fsReason(error)}`
+    )
+  }
+  try {
+    writeFileSync(path, `${pid}\n`)
+  } catch (error) {
+    throw new StartupError(`Unable to write the PID file "${path}". ${fsReason(error)}`)
+  }
 }
 
 /** Removes the file only if it still names `pid` (a newer server may own it). */

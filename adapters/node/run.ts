@@ -53,7 +53,15 @@ export async function run(
     await logger.close()
     throw error
   }
-  if (options.pidfile) writePid(options.pidfile, process.pid)
+  if (options.pidfile) {
+    try {
+      writePid(options.pidfile, process.pid)
+    } catch (error) {
+      await server.close(1000)
+      await logger.close()
+      throw error
+    }
+  }
 
   process.on('uncaughtException', (error) => {
     logger.log(`\n<<< UNCAUGHT EXCEPTION! >>>\n\n${error.stack ?? String(error)}`)

@@ -140,6 +140,29 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
     )
   })
 
+  it('names the log or pidfile directory it cannot create, without a stack', async () => {
+    const dir = tempDir()
+    writeConfig(dir, 'not a directory', 'blocker')
+    const { path: logConfig } = await loopbackConfig(dir, {
+      logs: [{ path: join(dir, 'blocker', 'tidings.log') }],
+    })
+    const run = await runCli(['run', '--config', logConfig])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(
+      /^tidings: Failed to create directory ".*blocker" for specified log file \(with index "0"\)\. .*(EEXIST|ENOTDIR)/
+    )
+    expect(run.stderr).not.toMatch(STACK)
+    const { path: pidConfig } = await loopbackConfig(dir, {
+      pidfile: join(dir, 'blocker', 'run', 'tidings.pid'),
+    })
+    const start = await runCli(['start', '--config', pidConfig])
+    expect(start.code).toBe(1)
+    expect(start.stdout).toMatch(
+      /Failed to create directory ".*blocker\/run" for specified PID file\. .*(EEXIST|ENOTDIR)/
+    )
+    expect(start.stdout).not.toMatch(STACK)
+  })
+
   it('replaces a stale pidfile on start', async () => {
     const dir = tempDir()
     const { config, path } = await loopbackConfig(dir)
