@@ -163,6 +163,22 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
     expect(start.stdout).not.toMatch(STACK)
   })
 
+  it('restarts a daemon: a new process, the old one gone', async () => {
+    const dir = tempDir()
+    const { config, path } = await loopbackConfig(dir, { drain: { window: 0 } })
+    const start = await runCli(['start', '--config', path])
+    expect(start.code).toBe(0)
+    const first = Number(/pid (\d+)/.exec(start.stdout)?.[1])
+    const restart = await runCli(['restart', '--config', path], 30_000)
+    expect(restart.code).toBe(0)
+    const second = Number(/started \(pid (\d+)\)/.exec(restart.stdout)?.[1])
+    expect(second).not.toBe(first)
+    expect(() => process.kill(first, 0)).toThrow()
+    expect(readFileSync(config.pidfile, 'utf8').trim()).toBe(String(second))
+    expect((await runCli(['status', '--config', path])).code).toBe(0)
+    expect((await runCli(['stop', '--config', path])).code).toBe(0)
+  })
+
   it('replaces a stale pidfile on start', async () => {
     const dir = tempDir()
     const { config, path } = await loopbackConfig(dir)
