@@ -96,7 +96,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
     if (error instanceof RequestError) {
       tidings.rejected.badBodies++
       if (error.code === 'body_too_large') tidings.limited.bodyBytes++
-      logger.log(`${c.req.header('x-forwarded-for') ?? 'admin'} Bad Request! ${error.message}`)
+      // Aphlict's line: the peer's address, not a client-supplied header (that could forge it).
+      logger.log(`${options.remoteAddress?.(c) ?? '<unknown>'} Bad Request! ${error.message}`)
       return c.json(error.toJSON(), error.status)
     }
     logger.log(

@@ -124,6 +124,23 @@ describe('createAdminApp', () => {
     expect(logger.lines[0]).not.toMatch(/\n\s+at /)
   })
 
+  it('logs the peer address of a bad request, not a client-supplied X-Forwarded-For', async () => {
+    const { tidings, logger } = setup()
+    const app = createAdminApp({
+      tidings,
+      logger,
+      bodyBytes: 256,
+      remoteAddress: () => '192.0.2.7',
+    })
+    await app.request('/', {
+      method: 'POST',
+      body: 'nope',
+      headers: { 'x-forwarded-for': 'forged' },
+    })
+    expect(logger.lines).toEqual([expect.stringMatching(/^192\.0\.2\.7 Bad Request! /)])
+    expect(logger.lines[0]).not.toContain('forged')
+  })
+
   it('treats a __proto__ key as plain data', async () => {
     const { tidings, post } = setup()
     const socket = new FakeSocket()
