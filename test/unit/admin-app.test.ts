@@ -130,14 +130,14 @@ describe('createAdminApp', () => {
       tidings,
       logger,
       bodyBytes: 256,
-      remoteAddress: () => '192.0.2.7',
+      remoteAddress: () => '127.0.0.9',
     })
     await app.request('/', {
       method: 'POST',
       body: 'nope',
       headers: { 'x-forwarded-for': 'forged' },
     })
-    expect(logger.lines).toEqual([expect.stringMatching(/^192\.0\.2\.7 Bad Request! /)])
+    expect(logger.lines).toEqual([expect.stringMatching(/^127\.0\.0\.9 Bad Request! /)])
     expect(logger.lines[0]).not.toContain('forged')
   })
 
