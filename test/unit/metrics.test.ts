@@ -216,7 +216,7 @@ describe('GET /metrics', () => {
     latency.observe(0.03)
     const peers: PeerHealth[] = [
       {
-        peer: 'http://10.0.0.2:22281',
+        peer: 'http://127.0.0.2:22281',
         state: 'up',
         up: true,
         failures: 0,
@@ -241,7 +241,7 @@ describe('GET /metrics', () => {
     ]
     const { scrape } = setup({ peers: () => peers })
     const { text, families } = await scrape()
-    const a = { peer: 'http://10.0.0.2:22281' }
+    const a = { peer: 'http://127.0.0.2:22281' }
     const b = { peer: 'https://[fd00::3]:22281' }
     expect(value(families, 'tidings_relay_peer_up', a)).toBe(1)
     expect(value(families, 'tidings_relay_peer_up', b)).toBe(0)
@@ -256,12 +256,12 @@ describe('GET /metrics', () => {
     expect(family(families, 'tidings_relay_latency_seconds').type).toBe('HISTOGRAM')
     // The parser folds labelled histogram series together, so read these lines directly.
     expect(text).toContain(
-      'tidings_relay_latency_seconds_bucket{peer="http://10.0.0.2:22281",le="0.0025"} 1\n'
+      'tidings_relay_latency_seconds_bucket{peer="http://127.0.0.2:22281",le="0.0025"} 1\n'
     )
     expect(text).toContain(
-      'tidings_relay_latency_seconds_bucket{peer="http://10.0.0.2:22281",le="+Inf"} 2\n'
+      'tidings_relay_latency_seconds_bucket{peer="http://127.0.0.2:22281",le="+Inf"} 2\n'
     )
-    expect(text).toContain('tidings_relay_latency_seconds_count{peer="http://10.0.0.2:22281"} 2\n')
+    expect(text).toContain('tidings_relay_latency_seconds_count{peer="http://127.0.0.2:22281"} 2\n')
     expect(text).not.toContain(
       'tidings_relay_latency_seconds_count{peer="https://[fd00::3]:22281"}'
     )
