@@ -4,19 +4,19 @@
  * messages. A screenshot goes to test-artifacts/ (kept by CI, not committed).
  * In CI (CI set) Chromium must be there; elsewhere the test is skipped when it is missing.
  */
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../adapters/node/server.ts'
 import { startNode } from '../helpers/node-target.ts'
 import { freePort } from '../helpers/process.ts'
 import { connect, type TestClient } from '../helpers/ws-client.ts'
+import { CHROMIUM, chromiumAvailable, launchChromium } from './helpers.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = resolve(fileURLToPath(import.meta.url), '../../../test-artifacts')
-const available = existsSync(CHROMIUM)
+const available = chromiumAvailable()
 const mustRun = Boolean(process.env.CI)
 
 if (!available && !mustRun) {
@@ -63,20 +63,7 @@ describe.skipIf(!available && !mustRun)('admin dashboard in Chromium', { timeout
         relay: { retryBase: 20, retryMax: 100, failures: 2, timeout: 500, connectTimeout: 500 },
       },
     })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      timeout: 30_000,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    browser = await launchChromium()
   })
 
   afterAll(async () => {
