@@ -73,18 +73,26 @@ export async function startDaemon({
   return 0
 }
 
+/** The daemon's pidfile and live pid, or undefined after saying it is not running. */
+function runningDaemon(
+  config: Config,
+  print: (line: string) => void
+): { pidfile: string; pid: number } | undefined {
+  const pidfile = pidfileOf(config)
+  const pid = livePid(pidfile)
+  if (pid === undefined) print('tidings is not running.')
+  return pid === undefined ? undefined : { pidfile, pid }
+}
+
 /** Sends SIGTERM, waits up to `timeoutMs` for a graceful exit, then SIGKILL. */
 export async function stopDaemon(
   config: Config,
   timeoutMs: number,
   print: (line: string) => void
 ): Promise<number> {
-  const pidfile = pidfileOf(config)
-  const pid = livePid(pidfile)
-  if (pid === undefined) {
-    print('tidings is not running.')
-    return 0
-  }
+  const running = runningDaemon(config, print)
+  if (!running) return 0
+  const { pidfile, pid } = running
   print(`Stopping tidings (pid ${pid})...`)
   process.kill(pid, 'SIGTERM')
   const deadline = Date.now() + timeoutMs
@@ -142,12 +150,9 @@ export async function reloadDaemon(
   timeoutMs: number,
   print: (line: string) => void
 ): Promise<number> {
-  const pidfile = pidfileOf(config)
-  const pid = livePid(pidfile)
-  if (pid === undefined) {
-    print('tidings is not running.')
-    return 1
-  }
+  const running = runningDaemon(config, print)
+  if (!running) return 1
+  const { pidfile, pid } = running
   const path = reportPath(pidfile)
   const sent = Date.now()
   process.kill(pid, 'SIGHUP')

@@ -4,25 +4,18 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { freePort } from './process.ts'
 import { connect, type TestClient } from './ws-client.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 
-/** `count` distinct free ports on 127.0.0.1 (all held open together, then released). */
+/** `count` distinct free ports on 127.0.0.1 (see freePort for why not port 0). */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers: Server[] = []
-  const ports: number[] = []
-  for (let i = 0; i < count; i++) {
-    const server = createServer()
-    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-    servers.push(server)
-    ports.push((server.address() as { port: number }).port)
-  }
-  await Promise.all(servers.map((server) => new Promise((done) => server.close(done))))
-  return ports
+  const ports = new Set<number>()
+  while (ports.size < count) ports.add(await freePort(ports))
+  return [...ports]
 }
 
 export interface NodePorts {

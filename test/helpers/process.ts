@@ -8,16 +8,26 @@ import { fileURLToPath } from 'node:url'
 
 export const BIN = fileURLToPath(new URL('../../bin/tidings.js', import.meta.url))
 
-/** A port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
+}
+
+/**
+ * A port that was free on 127.0.0.1 a moment ago, for a process that must be told its port
+ * in advance (tests that can use port 0 should). Drawn at random below the kernel's
+ * ephemeral range (32768 and up), so the many outgoing connections tests open, which take
+ * ephemeral ports, cannot grab it before the process binds it.
+ */
+export async function freePort(taken: ReadonlySet<number> = new Set()): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (!taken.has(port) && (await canBind(port))) return port
+  }
+  throw new Error('no free port on 127.0.0.1 between 20000 and 31999')
 }
 
 export function tempDir(prefix = 'tidings-test-'): string {

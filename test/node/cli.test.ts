@@ -16,7 +16,7 @@ const STACK = /\n\s+at /
 
 async function loopbackConfig(dir: string, extra: Record<string, unknown> = {}) {
   const client = await freePort()
-  const admin = await freePort()
+  const admin = await freePort(new Set([client]))
   const config = {
     servers: [
       { type: 'client', port: client, listen: '127.0.0.1' },

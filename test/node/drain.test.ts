@@ -47,7 +47,7 @@ describe('drain on SIGTERM', { timeout: 60_000 }, () => {
   it('closes 500 sockets with 4000 in waves spread over the window, flips /readyz to 503, exits 0', async () => {
     const dir = tempDir()
     const client = await freePort()
-    const admin = await freePort()
+    const admin = await freePort(new Set([client]))
     const path = writeConfig(dir, {
       servers: [
         { type: 'client', port: client, listen: '127.0.0.1' },

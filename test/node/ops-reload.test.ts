@@ -20,7 +20,7 @@ import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 async function setup() {
   const dir = tempDir()
   const client = await freePort()
-  const admin = await freePort()
+  const admin = await freePort(new Set([client]))
   const config = {
     servers: [
       { type: 'client', port: client, listen: '127.0.0.1' },
