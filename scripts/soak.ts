@@ -18,11 +18,12 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { flags, MB, mb, rssOf, sleep, startTidings, status } from './hardening/node.ts'
 import { Random } from './hardening/random.ts'
-import type {
-  Announcement,
-  FleetCommand,
-  FleetReply,
-  FleetStats,
+import {
+  type Announcement,
+  emptyFleetStats,
+  type FleetCommand,
+  type FleetReply,
+  type FleetStats,
 } from './hardening/soak-protocol.ts'
 
 export interface SoakOptions {
@@ -156,20 +157,7 @@ class Shard {
 }
 
 function sum(all: FleetStats[]): FleetStats {
-  const total: FleetStats = {
-    open: 0,
-    opened: 0,
-    churned: 0,
-    resubscribed: 0,
-    received: 0,
-    evaluated: 0,
-    expected: 0,
-    missing: 0,
-    duplicates: 0,
-    unexpectedCloses: 0,
-    connectErrors: 0,
-    missingSamples: [],
-  }
+  const total = emptyFleetStats()
   for (const stats of all) {
     for (const key of Object.keys(total) as (keyof FleetStats)[]) {
       if (key === 'missingSamples') total.missingSamples.push(...stats.missingSamples)

@@ -8,7 +8,12 @@
  */
 import WebSocket from 'ws'
 import { Random } from './random.ts'
-import type { Announcement, FleetCommand, FleetStats } from './soak-protocol.ts'
+import {
+  type Announcement,
+  emptyFleetStats,
+  type FleetCommand,
+  type FleetStats,
+} from './soak-protocol.ts'
 
 const PONG = '{"type":"pong"}'
 const PING = '{"command":"ping","data":null}'
@@ -33,20 +38,7 @@ interface Client {
   closing: boolean
 }
 
-const stats: FleetStats = {
-  open: 0,
-  opened: 0,
-  churned: 0,
-  resubscribed: 0,
-  received: 0,
-  evaluated: 0,
-  expected: 0,
-  missing: 0,
-  duplicates: 0,
-  unexpectedCloses: 0,
-  connectErrors: 0,
-  missingSamples: [],
-}
+const stats: FleetStats = emptyFleetStats()
 
 let options: Extract<FleetCommand, { type: 'start' }> | undefined
 let random = new Random(1)

@@ -41,6 +41,24 @@ export interface FleetStats {
   missingSamples: string[]
 }
 
+/** Stats with every count at zero: a shard's start, and the base a sum adds into. */
+export function emptyFleetStats(): FleetStats {
+  return {
+    open: 0,
+    opened: 0,
+    churned: 0,
+    resubscribed: 0,
+    received: 0,
+    evaluated: 0,
+    expected: 0,
+    missing: 0,
+    duplicates: 0,
+    unexpectedCloses: 0,
+    connectErrors: 0,
+    missingSamples: [],
+  }
+}
+
 export type FleetReply =
   | { type: 'stats'; id: number; stats: FleetStats }
   | { type: 'stopped'; stats: FleetStats }
