@@ -159,7 +159,7 @@ export class Hub {
     if (targets.length === 0) return 0
     const queue = this.#queue
     if (queue.length === 0 && targets.length <= this.options.limits.fanoutSlice) {
-      this.#deliver(instance, targets, 0, targets.length, message)
+      this.#deliver(instance, targets, 0, targets.length, [message])
       return targets.length
     }
     const last = queue[queue.length - 1]
@@ -257,44 +257,16 @@ export class Hub {
     return targets
   }
 
+  /** Sends `messages`, in order, to each open target in [from, to): one socket at a time. */
   #deliver(
-    instance: Instance,
-    targets: readonly Connection[],
-    from: number,
-    to: number,
-    message: Outbound
-  ): void {
-    const cap = this.options.limits.slowConsumerBytes
-    let delivered = 0
-    for (let i = from; i < to; i++) {
-      const connection = targets[i] as Connection
-      if (!connection.open) continue
-      const socket = connection.socket
-      if (socket.bufferedAmount > cap) {
-        this.#closeSlow(connection)
-        continue
-      }
-      socket.sendMessage(message)
-      delivered++
-    }
-    instance.messagesOut += delivered
-    this.stats.deliveries += delivered
-  }
-
-  /** Like #deliver, for a merged job: every message to one socket before the next socket. */
-  #deliverAll(
     instance: Instance,
     targets: readonly Connection[],
     from: number,
     to: number,
     messages: readonly Outbound[]
   ): void {
-    const count = messages.length
-    if (count === 1) {
-      this.#deliver(instance, targets, from, to, messages[0] as Outbound)
-      return
-    }
     const cap = this.options.limits.slowConsumerBytes
+    const count = messages.length
     let sockets = 0
     for (let i = from; i < to; i++) {
       const connection = targets[i] as Connection
@@ -331,7 +303,7 @@ export class Hub {
     while (budget > 0 && this.#queue.length > 0) {
       const job = this.#queue[0] as FanoutJob
       const to = Math.min(job.targets.length, job.next + budget)
-      this.#deliverAll(job.instance, job.targets, job.next, to, job.messages)
+      this.#deliver(job.instance, job.targets, job.next, to, job.messages)
       this.#queued -= (to - job.next) * job.messages.length
       budget -= to - job.next
       job.next = to
