@@ -40,6 +40,32 @@ export function writeConfig(dir: string, config: unknown, name = 'tidings.json')
   return path
 }
 
+/**
+ * A config with a client and an admin server on 127.0.0.1 at fixed free ports (for processes
+ * a test must reach by port), a log file and a pidfile under `dir`, written to `dir`.
+ * `extra` overrides or adds top-level keys.
+ */
+export async function fixedPortConfig(dir: string, extra: Record<string, unknown> = {}) {
+  const client = await freePort()
+  const admin = await freePort(new Set([client]))
+  const config = {
+    servers: [
+      { type: 'client', port: client, listen: '127.0.0.1' },
+      { type: 'admin', port: admin, listen: '127.0.0.1' },
+    ],
+    logs: [{ path: join(dir, 'logs', 'tidings.log') }],
+    pidfile: join(dir, 'run', 'tidings.pid'),
+    ...extra,
+  }
+  return {
+    client,
+    admin,
+    config,
+    path: writeConfig(dir, config),
+    adminUrl: `http://127.0.0.1:${admin}`,
+  }
+}
+
 export interface Result {
   code: number | null
   stdout: string

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
-  freePort,
+  fixedPortConfig,
   runCli,
   type Spawned,
   spawnCli,
@@ -13,21 +13,6 @@ import {
 import { connect } from '../helpers/ws-client.ts'
 
 const STACK = /\n\s+at /
-
-async function loopbackConfig(dir: string, extra: Record<string, unknown> = {}) {
-  const client = await freePort()
-  const admin = await freePort(new Set([client]))
-  const config = {
-    servers: [
-      { type: 'client', port: client, listen: '127.0.0.1' },
-      { type: 'admin', port: admin, listen: '127.0.0.1' },
-    ],
-    logs: [{ path: join(dir, 'logs', 'tidings.log') }],
-    pidfile: join(dir, 'run', 'tidings.pid'),
-    ...extra,
-  }
-  return { client, admin, config, path: writeConfig(dir, config) }
-}
 
 const running: Spawned[] = []
 afterEach(() => {
@@ -43,7 +28,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it("accepts aphlict_server.js's own flags: --config=FILE --test=true", async () => {
     const dir = tempDir()
-    const { path } = await loopbackConfig(dir)
+    const { path } = await fixedPortConfig(dir)
     const result = await runCli([`--config=${path}`, '--test=true'])
     expect(result.code).toBe(0)
     expect(result.stdout).toContain('Configuration test OK.')
@@ -110,7 +95,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it('starts a daemon, reports status, refuses a second start and stops it', async () => {
     const dir = tempDir()
-    const { config, path } = await loopbackConfig(dir)
+    const { config, path } = await fixedPortConfig(dir)
     const start = await runCli(['start', '--config', path])
     expect(start.stderr).toBe('')
     expect(start.code).toBe(0)
@@ -143,7 +128,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
   it('names the log or pidfile directory it cannot create, without a stack', async () => {
     const dir = tempDir()
     writeConfig(dir, 'not a directory', 'blocker')
-    const { path: logConfig } = await loopbackConfig(dir, {
+    const { path: logConfig } = await fixedPortConfig(dir, {
       logs: [{ path: join(dir, 'blocker', 'tidings.log') }],
     })
     const run = await runCli(['run', '--config', logConfig])
@@ -152,7 +137,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
       /^tidings: Failed to create directory ".*blocker" for specified log file \(with index "0"\)\. .*(EEXIST|ENOTDIR)/
     )
     expect(run.stderr).not.toMatch(STACK)
-    const { path: pidConfig } = await loopbackConfig(dir, {
+    const { path: pidConfig } = await fixedPortConfig(dir, {
       pidfile: join(dir, 'blocker', 'run', 'tidings.pid'),
     })
     const start = await runCli(['start', '--config', pidConfig])
@@ -165,7 +150,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it('restarts a daemon: a new process, the old one gone', async () => {
     const dir = tempDir()
-    const { config, path } = await loopbackConfig(dir, { drain: { window: 0 } })
+    const { config, path } = await fixedPortConfig(dir, { drain: { window: 0 } })
     const start = await runCli(['start', '--config', path])
     expect(start.code).toBe(0)
     const first = Number(/pid (\d+)/.exec(start.stdout)?.[1])
@@ -181,7 +166,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it('replaces a stale pidfile on start', async () => {
     const dir = tempDir()
-    const { config, path } = await loopbackConfig(dir)
+    const { config, path } = await fixedPortConfig(dir)
     mkdirSync(join(dir, 'run'))
     writeConfig(join(dir, 'run'), '999999999\n', 'tidings.pid') // no such process
     const start = await runCli(['start', '--config', path])
@@ -193,7 +178,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it('fails start-up with exit 1 and a clear message when a port is taken, leaving nothing running', async () => {
     const dir = tempDir()
-    const { admin, client, path } = await loopbackConfig(dir)
+    const { admin, client, path } = await fixedPortConfig(dir)
     const blocker: Server = createServer()
     await new Promise<void>((resolve) => blocker.listen(admin, '127.0.0.1', resolve))
     try {
@@ -218,7 +203,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it('sends the configured secret with `notify`, which a node requiring it accepts', async () => {
     const dir = tempDir()
-    const { client, path } = await loopbackConfig(dir, {
+    const { client, path } = await fixedPortConfig(dir, {
       secret: 's3cret-value',
       drain: { window: 0 },
     })
@@ -249,7 +234,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it('runs in the foreground, delivers `notify`, and exits 0 on SIGTERM after draining sockets with 4000', async () => {
     const dir = tempDir()
-    const { client, path } = await loopbackConfig(dir, { drain: { window: 200 } })
+    const { client, path } = await fixedPortConfig(dir, { drain: { window: 200 } })
     const server = spawnCli(['--config', path])
     running.push(server)
     await server.waitFor(/This server has fingerprint/)
@@ -279,7 +264,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it('traces connections with --debug=1 and writes JSON log lines with --log-format json', async () => {
     const dir = tempDir()
-    const { client, config, path } = await loopbackConfig(dir)
+    const { client, config, path } = await fixedPortConfig(dir)
     const server = spawnCli([`--config=${path}`, '--debug=1', '--log-format', 'json'])
     running.push(server)
     await server.waitFor(/fingerprint/)

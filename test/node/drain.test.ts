@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import { freePort, type Spawned, spawnCli, tempDir, writeConfig } from '../helpers/process.ts'
+import { fixedPortConfig, type Spawned, spawnCli, tempDir } from '../helpers/process.ts'
 import { eventually } from '../helpers/ws-client.ts'
 
 const CLIENTS = 500
@@ -46,17 +46,10 @@ afterEach(() => {
 describe('drain on SIGTERM', { timeout: 60_000 }, () => {
   it('closes 500 sockets with 4000 in waves spread over the window, flips /readyz to 503, exits 0', async () => {
     const dir = tempDir()
-    const client = await freePort()
-    const admin = await freePort(new Set([client]))
-    const path = writeConfig(dir, {
-      servers: [
-        { type: 'client', port: client, listen: '127.0.0.1' },
-        { type: 'admin', port: admin, listen: '127.0.0.1' },
-      ],
+    const { client, path, adminUrl } = await fixedPortConfig(dir, {
       logs: [{ path: join(dir, 'tidings.log') }],
       drain: { window: WINDOW_MS, waves: WAVES },
     })
-    const adminUrl = `http://127.0.0.1:${admin}`
     const server = spawnCli(['run', '--config', path])
     running.push(server)
     await server.waitFor(/has fingerprint/)

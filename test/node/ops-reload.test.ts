@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readPid } from '../../adapters/node/pidfile.ts'
 import {
-  freePort,
+  fixedPortConfig,
   runCli,
   type Spawned,
   spawnCli,
@@ -19,20 +19,12 @@ import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 
 async function setup() {
   const dir = tempDir()
-  const client = await freePort()
-  const admin = await freePort(new Set([client]))
-  const config = {
-    servers: [
-      { type: 'client', port: client, listen: '127.0.0.1' },
-      { type: 'admin', port: admin, listen: '127.0.0.1' },
-    ],
+  const made = await fixedPortConfig(dir, {
     logs: [{ path: join(dir, 'first.log') }],
-    pidfile: join(dir, 'run', 'tidings.pid'),
     limits: { subscriptionsPerConnection: 10 },
     drain: { window: 300, waves: 3 },
-  }
-  const path = writeConfig(dir, config)
-  return { dir, client, admin, config, path, adminUrl: `http://127.0.0.1:${admin}` }
+  })
+  return { dir, ...made }
 }
 
 const running: Spawned[] = []
