@@ -59,6 +59,8 @@ function command(kind: ServerKind, options: ServerOptions, dir: string): string[
         ...options.tidingsConfig,
         limits: {
           slowConsumerBytes: options.slowBytes,
+          // The fleet opens thousands of connections at once from 127.0.0.1.
+          handshakesPerIp: 0,
           ...(options.tidingsConfig.limits as Record<string, unknown> | undefined),
         },
       })

@@ -397,6 +397,8 @@ export async function fuzz(partial: Partial<FuzzOptions> = {}): Promise<FuzzRepo
         bodyBytes: BODY_BYTES,
         subscriptionsPerConnection: SUBSCRIPTIONS,
         framesPerSecond: 0,
+        // The fuzzer's clients all come from 127.0.0.1, many upgrading at once.
+        handshakesPerIp: 0,
       },
       history: { age: 2000 },
     },

@@ -177,7 +177,15 @@ export async function soak(partial: Partial<SoakOptions> = {}): Promise<SoakRepo
     if (failures.length < 50) failures.push(message)
   }
   const totalMs = (options.minutes * 60 + options.connections / 100 + 120) * 1000
-  const server = await startTidings({ probe: true, config: options.config ?? {} })
+  const config = options.config ?? {}
+  const server = await startTidings({
+    probe: true,
+    config: {
+      ...config,
+      // The fleet opens every connection at once from 127.0.0.1, as no browser population does.
+      limits: { handshakesPerIp: 0, ...(config.limits as Record<string, unknown> | undefined) },
+    },
+  })
   const shards = Array.from({ length: options.shards }, () => new Shard(totalMs))
   const samples: MemoryPoint[] = []
   const published = { ok: 0, failed: 0, perSecond: 0 }

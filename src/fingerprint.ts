@@ -1,4 +1,4 @@
-/** The per-process fingerprint that marks a message as seen by this node in `touched`. */
+/** Random identities: the per-process fingerprint (marks a message as seen by this node in `touched`) and message `uniqueID`s. */
 
 /** Aphlict's alphabet: no 0, 1, i, l, o, I or O. */
 export const FINGERPRINT_ALPHABET = '23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ'
@@ -18,5 +18,21 @@ export function generateFingerprint(): string {
       }
     }
   }
+  return out
+}
+
+/** The alphabet of Phorge's own `uniqueID`s (Filesystem::readRandomCharacters): a-z, 2-7. */
+const UNIQUE_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/**
+ * A fresh `uniqueID` for a message posted without one: 32 random characters of Phorge's
+ * alphabet (160 bits), so no one can guess it ahead of time.
+ */
+export function generateUniqueId(): string {
+  const bytes = new Uint8Array(32)
+  crypto.getRandomValues(bytes)
+  let out = ''
+  // 32 symbols divide 256 evenly: the low five bits are uniform.
+  for (const byte of bytes) out += UNIQUE_ID_ALPHABET[byte & 31]
   return out
 }

@@ -25,9 +25,10 @@ export interface Scheduler {
 
 /**
  * One serialised message, shared by every socket it goes to. `bytes` is the UTF-8 JSON
- * text; `cache` is a slot an adapter may use to keep a per-message encoding of its own
- * (the Node adapter keeps a ready-made WebSocket frame there) so that work happens once
- * per message, not once per socket.
+ * text, with FRAME_HEADROOM free bytes before it in its buffer (src/hub/outbound.ts);
+ * `text` decodes it (on every read: cache it if you need it per socket). `cache` is a slot
+ * an adapter may use to keep a per-message encoding of its own (Node: the WebSocket frame;
+ * Workers: the text) so that work happens once per message, not once per socket.
  */
 export interface Outbound {
   readonly bytes: Uint8Array
@@ -41,8 +42,11 @@ export interface ClientSocket {
   sendMessage(message: Outbound): void
   /** Close with a WebSocket close code and a short reason. Must not throw. */
   close(code: number, reason: string): void
-  /** Bytes accepted by `send` but not yet handed to the network. */
-  readonly bufferedAmount: number
+  /**
+   * Bytes waiting to go out: everything sent and not yet handed to the network, including
+   * what an adapter batches for later in this turn. The output budget is checked against it.
+   */
+  readonly pending: number
 }
 
 /** What a peer answered to a relayed message. */

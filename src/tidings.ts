@@ -6,13 +6,15 @@
 import type { AdminMessage } from './admin/body.ts'
 import type { FrameContext } from './client/frames.ts'
 import type { Config } from './config/schema.ts'
-import { generateFingerprint } from './fingerprint.ts'
+import { RequestError } from './errors.ts'
+import { generateFingerprint, generateUniqueId } from './fingerprint.ts'
 import { Hub } from './hub/hub.ts'
 import { outboundFromValue } from './hub/outbound.ts'
 import { type LimitStats, newLimitStats } from './limit-stats.ts'
+import { LogLimiter } from './log-limiter.ts'
 import type { Clock, Logger, Scheduler } from './ports.ts'
 import { DedupCache, type DedupOptions } from './relay/dedup.ts'
-import { identify, relayBody, takeOrigin } from './relay/envelope.ts'
+import { dedupKey } from './relay/envelope.ts'
 
 /** Aphlict's status `version`; Phorge shows it on its services page. */
 export const STATUS_VERSION = 7
@@ -26,12 +28,8 @@ export interface TidingsOptions {
   fingerprint?: string
   /** Bounds of the duplicate-message memory; defaults to 100,000 identities for 120 s. */
   dedup?: DedupOptions
-  /**
-   * Where origin-id sequence numbers start (default 0). An adapter whose fingerprint outlives
-   * the Tidings object (Workers keeps it in storage across wake-ups) passes a value that never
-   * repeats, so a restarted node cannot reuse an origin id its peers still remember.
-   */
-  originSequenceStart?: number
+  /** Where rate-limited lines go; one is made on `logger` when absent. */
+  log?: LogLimiter
 }
 
 /** Hands accepted messages on to the cluster (see src/relay). */
@@ -69,50 +67,71 @@ export class Tidings {
   readonly limited: LimitStats = newLimitStats()
   readonly frames: FrameContext
   forwarder: Forwarder | undefined
-  /** Messages dropped because this node had already accepted them (by uniqueID or origin id). */
+  /** Messages dropped because this node had already accepted them (same uniqueID). */
   duplicates = 0
   /** Messages dropped because they already carried this node's fingerprint (a relay loop). */
   loops = 0
   readonly dedup: DedupCache
-  #sequence = 0
-  readonly #nextOrigin = (): string => `${this.fingerprint}:${(++this.#sequence).toString(36)}`
+  /** Rate-limited log lines, for anything a remote party can trigger. */
+  readonly log: LogLimiter
 
   constructor(readonly options: TidingsOptions) {
     const { config, clock, logger, scheduler } = options
     this.fingerprint = options.fingerprint ?? generateFingerprint()
-    this.#sequence = options.originSequenceStart ?? 0
     this.startedAt = clock.now()
+    this.log = options.log ?? new LogLimiter(logger, clock)
     this.dedup = new DedupCache(options.dedup ?? { size: 100_000, age: 120_000 })
-    this.hub = new Hub({ clock, logger, scheduler, limits: config.limits, history: config.history })
+    this.hub = new Hub({
+      clock,
+      log: this.log,
+      scheduler,
+      limits: config.limits,
+      history: config.history,
+      stats: this.limited,
+    })
     this.frames = {
       hub: this.hub,
-      logger,
-      replayWindow: config.history.age,
-      onBadFrame: () => {
-        this.rejected.badFrames++
+      log: this.log,
+      clock,
+      limited: this.limited,
+      // Read on use, so a reload that changes them takes effect.
+      get replayWindow() {
+        return config.history.age
       },
-      // Read on use, so a reload that changes it takes effect.
       get framesPerSecond() {
         return config.limits.framesPerSecond
       },
-      get slowConsumerBytes() {
-        return config.limits.slowConsumerBytes
+      onBadFrame: () => {
+        this.rejected.badFrames++
       },
-      clock,
-      limited: this.limited,
     }
   }
 
   /**
    * Accepts a checked message for `instance`. A message that already carries this node's
    * fingerprint has been here before and is dropped (Aphlict's rule); so is one whose
-   * identity (uniqueID, or the origin id tidings adds) was accepted recently, which makes
-   * delivery exactly-once in any topology. Returns whether it was delivered.
+   * `uniqueID` was accepted recently, which makes delivery exactly-once in any topology.
+   * A message without a `uniqueID` gets a random one here, before it goes anywhere.
+   * Returns whether it was delivered.
+   * @throws RequestError 503 `too_many_instances` when `instance` would be one too many.
    */
   ingest(instance: string, message: AdminMessage): boolean {
-    const { logger } = this.options
+    const { logger, clock, config } = this.options
     if (logger.tracing) {
       logger.trace(`Received notification (${instance}): ${JSON.stringify(message.value)}`)
+    }
+    if (!this.hub.canHold(instance)) {
+      this.limited.instances++
+      this.log.warn(
+        'refused:too_many_instances',
+        `Refused a message for new instance "${instance}": ${this.hub.count} instances are live ("limits.instances").`
+      )
+      throw new RequestError(
+        'too_many_instances',
+        503,
+        `This server holds as many instances as it may (${config.limits.instances}, "limits.instances"); retry later.`,
+        30
+      )
     }
     this.hub.instance(instance).messagesIn++
     if (message.touched.includes(this.fingerprint)) {
@@ -120,17 +139,27 @@ export class Tidings {
       return false
     }
     const { value } = message
-    const origin = takeOrigin(value)
-    const identity = identify(instance, value, origin, this.forwarder && this.#nextOrigin)
-    if (identity && !this.dedup.add(identity.key, this.options.clock.now())) {
+    let uniqueId = message.uniqueId
+    if (uniqueId === undefined) {
+      uniqueId = generateUniqueId()
+      value.uniqueID = uniqueId
+    }
+    const key = dedupKey(instance, uniqueId)
+    if (!this.dedup.add(key, clock.now())) {
       this.duplicates++
       return false
     }
-    const touched = [...message.touched, this.fingerprint]
-    value.touched = touched
-    const outbound = outboundFromValue(value)
-    this.hub.publish(instance, message.subscribers, outbound)
-    this.forwarder?.forward(instance, relayBody(outbound, identity?.origin), touched)
+    try {
+      const touched = [...message.touched, this.fingerprint]
+      value.touched = touched
+      const outbound = outboundFromValue(value)
+      this.hub.publish(instance, message.subscribers, outbound)
+      this.forwarder?.forward(instance, outbound.bytes, touched)
+    } catch (error) {
+      // Not delivered: a corrected copy with the same uniqueID must not be taken for a duplicate.
+      this.dedup.forget(key)
+      throw error
+    }
     return true
   }
 

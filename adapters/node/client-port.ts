@@ -1,17 +1,20 @@
 /**
- * The client port on Node: WebSocket upgrades on any path through `ws`, after the admission
- * checks, with one set of socket handlers shared by every connection.
+ * The client port on Node: TCP connections and WebSocket upgrades mapped onto the core's
+ * Admission (src/client/admission.ts), then `ws` for the frames, with one set of socket
+ * handlers shared by every connection. Every path is total: whatever throws, the socket is
+ * answered (or, once upgraded, closed) and its lease released when it closes.
  */
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type WebSocket from 'ws'
 import { type RawData, WebSocketServer } from 'ws'
-import { upgradeInstance } from '../../src/client/app.ts'
+import type { Admission, Lease } from '../../src/client/admission.ts'
 import { handleFrame } from '../../src/client/frames.ts'
 import type { Config } from '../../src/config/schema.ts'
+import { RequestError } from '../../src/errors.ts'
 import type { Logger } from '../../src/ports.ts'
 import type { Tidings } from '../../src/tidings.ts'
-import { type Admission, refuseUpgrade } from './admission.ts'
 import { ClientWebSocket } from './client-socket.ts'
 
 export interface ClientPortOptions {
@@ -25,13 +28,34 @@ export interface ClientPortOptions {
 
 export interface ClientPort {
   readonly wss: WebSocketServer
+  /** The `connection` listener for every client server (takes the lease). */
+  onConnection(socket: Socket): void
   /** The `upgrade` listener for every client server. */
   onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** Closes connections past `limits.handshakeTimeout` (called every second). */
+  expireHandshakes(): void
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+/** Answers a refused connection or upgrade with its status and JSON body, then closes it. */
+export function refuse(socket: Duplex, error: RequestError): void {
+  if (socket.destroyed) return
+  const body = `${JSON.stringify(error.toJSON())}\n`
+  const retry = error.retryAfter === undefined ? '' : `Retry-After: ${error.retryAfter}\r\n`
+  const head = `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${retry}Connection: close\r\n\r\n`
+  socket.end(head + body, () => socket.destroy())
 }
 
 /**
- * One error listener for every upgraded socket: a closure here would live as long as the
- * socket and keep the upgrade request (headers and all) reachable with it.
+ * One error listener for every socket: a closure here would live as long as the socket
+ * and keep the upgrade request (headers and all) reachable with it.
  */
 function destroyOnError(this: Duplex): void {
   this.destroy()
@@ -41,6 +65,11 @@ function frameText(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8')
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
   return Buffer.from(data).toString('utf8')
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name]
+  return Array.isArray(value) ? value.join(',') : value
 }
 
 export function createClientPort({
@@ -58,6 +87,34 @@ export function createClientPort({
     maxPayload: config.limits.frameBytes,
     WebSocket: ClientWebSocket,
   })
+  /** The lease of each accepted TCP socket (for TLS, of the raw socket under it). */
+  const leases = new WeakMap<Duplex, Lease>()
+
+  function onSocketClose(this: Duplex): void {
+    const lease = leases.get(this)
+    if (lease) admission.release(lease)
+  }
+
+  function onConnection(socket: Socket): void {
+    socket.on('error', destroyOnError)
+    try {
+      const lease = admission.accept(socket.remoteAddress ?? '', socket)
+      if (lease instanceof RequestError) {
+        refuse(socket, lease)
+        return
+      }
+      leases.set(socket, lease)
+      socket.once('close', onSocketClose)
+    } catch (error) {
+      tidings.log.log('client:internal_error', `Client connection failed: ${String(error)}`)
+      socket.destroy()
+    }
+  }
+
+  /** The lease of an upgrading socket: its own, or for TLS its raw socket's. */
+  function leaseOf(socket: Duplex): Lease | undefined {
+    return leases.get(socket) ?? leases.get((socket as { _parent?: Duplex })._parent as Duplex)
+  }
 
   // One set of handlers for every socket: `this` is the socket, so none is a per-socket closure.
   // (ws types `this` as its base class; every socket here is a ClientWebSocket.)
@@ -89,39 +146,59 @@ export function createClientPort({
 
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroyOnError)
-    if (refusing()) {
-      refuseUpgrade(socket, {
-        status: 503,
-        code: 'unavailable',
-        message: 'Server is shutting down.',
-      })
-      return
-    }
-    const refusal = admission.admit(request, socket)
-    if (refusal) {
-      refuseUpgrade(socket, refusal)
-      return
-    }
-    const instance = upgradeInstance(request.url ?? '/')
-    if (typeof instance !== 'string') {
-      refuseUpgrade(socket, { status: 400, code: 'instance_invalid', message: instance.message })
-      return
-    }
-    wss.handleUpgrade(request, socket, head, (client) => {
-      const ws = client as ClientWebSocket
-      if (!perMessageDeflate) ws.raw = socket as ClientWebSocket['raw']
-      ws.connection = tidings.hub.connect(ws, instance)
-      ws.on('message', onMessage)
-      ws.on('pong', onPong)
-      ws.on('close', onClose)
-      ws.on('error', onError)
-      if (logger.tracing) {
-        logger.trace(
-          `${ws.connection.label} Connected from ${request.socket.remoteAddress ?? 'unknown'}.`
-        )
+    let upgraded = false
+    try {
+      const verdict = admission.admit(
+        leaseOf(socket),
+        {
+          target: request.url ?? '/',
+          origin: header(request, 'origin'),
+          forwardedFor: header(request, 'x-forwarded-for'),
+        },
+        refusing()
+      )
+      if (verdict instanceof RequestError) {
+        refuse(socket, verdict)
+        return
       }
+      const instance = verdict
+      wss.handleUpgrade(request, socket, head, (client) => {
+        upgraded = true
+        const ws = client as ClientWebSocket
+        if (!perMessageDeflate) ws.raw = socket as ClientWebSocket['raw']
+        ws.connection = tidings.hub.connect(ws, instance)
+        ws.on('message', onMessage)
+        ws.on('pong', onPong)
+        ws.on('close', onClose)
+        ws.on('error', onError)
+        if (logger.tracing) {
+          logger.trace(
+            `${ws.connection.label} Connected from ${request.socket.remoteAddress ?? 'unknown'}.`
+          )
+        }
+      })
+    } catch (error) {
+      tidings.log.log(
+        'client:bad_upgrade',
+        `Bad upgrade request from ${request.socket?.remoteAddress ?? '<unknown>'}: ${error instanceof Error ? error.message : String(error)}`
+      )
+      if (upgraded) socket.destroy()
+      else
+        refuse(
+          socket,
+          new RequestError('bad_request', 400, 'The upgrade request could not be handled.')
+        )
+    }
+  }
+
+  function expireHandshakes(): void {
+    admission.expire((lease) => {
+      const socket = lease.handle as Socket
+      if (logger.tracing)
+        logger.trace(`Closed a client connection from ${lease.peer}: no upgrade in time.`)
+      socket.destroy()
     })
   }
 
-  return { wss, onUpgrade }
+  return { wss, onConnection, onUpgrade, expireHandshakes }
 }

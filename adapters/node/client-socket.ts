@@ -98,8 +98,15 @@ export class ClientWebSocket extends WebSocket implements ClientSocket {
   raw: Socket | undefined = undefined
   /** What this socket has been sent this turn and not yet written; undefined when nothing. */
   batch: Batch | undefined = undefined
+  /** Payload bytes in `batch`, counted in `pending` (the output budget sees them). */
+  batchBytes = 0
   /** Cleared on each heartbeat, set by any sign of life. */
   alive = true
+
+  /** Waiting output: this turn's batch plus what ws and the TCP socket have not sent yet. */
+  get pending(): number {
+    return this.bufferedAmount + this.batchBytes
+  }
 
   sendMessage(message: Outbound): void {
     if (this.readyState !== WebSocket.OPEN) return
@@ -107,6 +114,7 @@ export class ClientWebSocket extends WebSocket implements ClientSocket {
       this.send(message.bytes, { binary: false })
       return
     }
+    this.batchBytes += message.bytes.byteLength
     const batch = this.batch
     if (batch !== undefined) {
       this.batch = batch.next(message)
@@ -125,6 +133,7 @@ export class ClientWebSocket extends WebSocket implements ClientSocket {
     const batch = this.batch
     if (batch === undefined) return
     this.batch = undefined
+    this.batchBytes = 0
     if (this.readyState === WebSocket.OPEN) this.raw?.write(batch.bytes())
   }
 

@@ -1,7 +1,10 @@
 /**
  * Builds a complete unmasked WebSocket text frame (RFC 6455 §5.2) for a payload, once per
- * message, so the fan-out writes one ready-made Buffer per socket.
+ * message, so the fan-out writes one ready-made Buffer per socket. The core leaves room
+ * before every payload (FRAME_HEADROOM), so the header is written there and the frame is a
+ * view of the message's own bytes: no copy, and the message holds its payload once.
  */
+import { hasHeadroom } from '../../src/hub/outbound.ts'
 import type { Outbound } from '../../src/ports.ts'
 
 const FIN_TEXT = 0x81
@@ -12,10 +15,11 @@ const FIN_TEXT = 0x81
  */
 export const frameStats = { frames: 0, joins: 0 }
 
-export function textFrame(payload: Uint8Array): Buffer {
-  const length = payload.byteLength
-  const headerLength = length < 126 ? 2 : length < 65536 ? 4 : 10
-  const frame = Buffer.allocUnsafe(headerLength + length)
+function headerLength(length: number): number {
+  return length < 126 ? 2 : length < 65536 ? 4 : 10
+}
+
+function writeHeader(frame: Buffer, length: number): void {
   frame[0] = FIN_TEXT
   if (length < 126) {
     frame[1] = length
@@ -26,7 +30,29 @@ export function textFrame(payload: Uint8Array): Buffer {
     frame[1] = 127
     frame.writeBigUInt64BE(BigInt(length), 2)
   }
-  frame.set(payload, headerLength)
+}
+
+/** A frame for `payload`, in a new Buffer. */
+export function textFrame(payload: Uint8Array): Buffer {
+  const length = payload.byteLength
+  const header = headerLength(length)
+  const frame = Buffer.allocUnsafe(header + length)
+  writeHeader(frame, length)
+  frame.set(payload, header)
+  return frame
+}
+
+/**
+ * The frame of one of the core's messages, written in the FRAME_HEADROOM bytes the core
+ * leaves before every payload (only those: any other Uint8Array may have data there).
+ */
+function frameInPlace(message: Outbound): Buffer {
+  const payload = message.bytes
+  if (!hasHeadroom(message)) return textFrame(payload)
+  const length = payload.byteLength
+  const header = headerLength(length)
+  const frame = Buffer.from(payload.buffer, payload.byteOffset - header, header + length)
+  writeHeader(frame, length)
   return frame
 }
 
@@ -34,7 +60,7 @@ export function textFrame(payload: Uint8Array): Buffer {
 export function frameOf(message: Outbound): Buffer {
   let frame = message.cache as Buffer | undefined
   if (frame === undefined) {
-    frame = textFrame(message.bytes)
+    frame = frameInPlace(message)
     message.cache = frame
     frameStats.frames++
   }

@@ -31,8 +31,6 @@ export interface LiveHooks {
   setFrameBytes?(bytes: number): void
   /** Restart the ping timer with a new period (0 stops it). */
   setHeartbeat?(ms: number): void
-  /** Longest replay window (the history age). */
-  setReplayWindow?(ms: number): void
 }
 
 type Section = 'history' | 'limits' | 'websocket' | 'relay' | 'drain'
@@ -45,14 +43,23 @@ const LIVE_KEYS: Record<Section, readonly string[]> = {
   history: ['size', 'age', 'bytes'],
   limits: [
     'bodyBytes',
-    'frameBytes',
-    'subscriptionsPerConnection',
-    'slowConsumerBytes',
-    'fanoutSlice',
+    'bodyDepth',
     'fanoutBacklog',
+    'fanoutSlice',
+    'instances',
+    'historyBytes',
+    'frameBytes',
     'framesPerSecond',
+    'idBytes',
+    'subscriptionsPerConnection',
+    'subscriptionBytes',
+    'slowConsumerBytes',
+    'handshakesPerIp',
+    'handshakeTimeout',
     'connectionsPerIp',
     'connectionsPerSecond',
+    'connections',
+    'outputBytes',
   ],
   websocket: ['heartbeat'],
   relay: [
@@ -116,7 +123,6 @@ export function applyConfig(
   }
   if (applied.includes('limits.frameBytes')) hooks.setFrameBytes?.(running.limits.frameBytes)
   if (applied.includes('websocket.heartbeat')) hooks.setHeartbeat?.(running.websocket.heartbeat)
-  if (applied.includes('history.age')) hooks.setReplayWindow?.(running.history.age)
   return { applied, restartNeeded }
 }
 

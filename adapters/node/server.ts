@@ -6,6 +6,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import { getRequestListener } from '@hono/node-server'
 import { createAdminApp } from '../../src/admin/app.ts'
+import { Admission } from '../../src/client/admission.ts'
 import { createClientApp } from '../../src/client/app.ts'
 import { CLOSE_DRAIN, CLOSE_GOING_AWAY } from '../../src/close-codes.ts'
 import type { Config } from '../../src/config/schema.ts'
@@ -14,9 +15,9 @@ import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
 import { Relay } from '../../src/relay/relay.ts'
 import { clusterStatusExtras } from '../../src/relay/status.ts'
 import { Tidings } from '../../src/tidings.ts'
-import { Admission } from './admission.ts'
 import { createClientPort } from './client-port.ts'
 import type { ClientWebSocket } from './client-socket.ts'
+import { descriptorCeiling } from './descriptors.ts'
 import { closeInWaves, drainClose } from './drain.ts'
 import { adminExposureWarnings } from './exposure.ts'
 import { bindAll, createEntryServer, listenAddress } from './listen.ts'
@@ -98,16 +99,19 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   const admission = new Admission({
     limits: config.limits,
     origins: config.origins,
+    trustedProxies: config.limits.trustedProxies,
     stats: tidings.limited,
-    logger,
-    now: () => clock.now(),
+    log: tidings.log,
+    clock,
+    instances: tidings.hub,
+    ceiling: descriptorCeiling(),
   })
   let closing = false
   let listening = false
   let draining = false
   let drained: Promise<void> | undefined
   const runtime = new RuntimeMetrics()
-  const { wss, onUpgrade } = createClientPort({
+  const { wss, onConnection, onUpgrade, expireHandshakes } = createClientPort({
     tidings,
     config,
     logger,
@@ -130,6 +134,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
         (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
       ops: {
         ready: () => listening && !closing,
+        atCapacity: () => admission.atCapacity,
         draining: () => draining,
         peers: () => relayHealth(relay, latencies),
         runtime: () => runtime.summary(),
@@ -144,7 +149,11 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       index,
       entry.type === 'client' ? clientListener : adminListener
     )
-    if (entry.type === 'client') server.on('upgrade', onUpgrade)
+    if (entry.type === 'client') {
+      // For TLS too: 'connection' is the raw TCP socket, counted before its handshake.
+      server.on('connection', onConnection)
+      server.on('upgrade', onUpgrade)
+    }
     return { server, entry, index }
   })
 
@@ -167,7 +176,20 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   for (const warning of adminExposureWarnings(servers, config.secret)) logger.warn(warning)
   relay?.recogniseLocal(servers.filter((bound) => bound.type === 'admin'))
 
-  const sweep = setInterval(() => tidings.hub.sweep(), SWEEP_INTERVAL_MS)
+  for (const { server, entry } of entries) {
+    // After start-up, a failed accept (EMFILE at the descriptor limit) must not end the process.
+    server.on('error', (error: NodeJS.ErrnoException) => {
+      tidings.log.warn(
+        `server:${error.code ?? 'error'}`,
+        `The ${entry.type} server on port ${entry.port} failed to accept a connection: ${error.message}${error.code === 'EMFILE' || error.code === 'ENFILE' ? ' (out of file descriptors: lower "limits.connections" or raise the descriptor limit)' : ''}.`
+      )
+    })
+  }
+  const sweep = setInterval(() => {
+    tidings.hub.sweep()
+    expireHandshakes()
+    tidings.log.flush()
+  }, SWEEP_INTERVAL_MS)
   sweep.unref()
   let pinger: NodeJS.Timeout | undefined
   const setHeartbeat = (ms: number): void => {
@@ -247,9 +269,6 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
           wss.options.maxPayload = bytes
         },
         setHeartbeat,
-        setReplayWindow: (ms) => {
-          tidings.frames.replayWindow = ms
-        },
       })
     },
   }

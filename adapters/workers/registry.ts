@@ -4,7 +4,7 @@
  * socket's instance and subscriptions there, and rebuilds the hub's index from them when the
  * object wakes. Typed structurally so it runs (and is unit-tested) outside workerd too.
  */
-import { CLOSE_POLICY } from '../../src/close-codes.ts'
+import { CLOSE_POLICY, CLOSE_REASONS } from '../../src/close-codes.ts'
 import type { Connection } from '../../src/hub/connection.ts'
 import type { Hub } from '../../src/hub/hub.ts'
 import type { ClientSocket, Logger, Outbound } from '../../src/ports.ts'
@@ -66,12 +66,18 @@ export function decodeAttachment(value: unknown): { instance: string; subs: stri
 
 /** The core's view of a workerd socket. workerd exposes no send buffer, so it reads as 0. */
 export class WorkersClientSocket implements ClientSocket {
-  readonly bufferedAmount = 0
+  readonly pending = 0
   constructor(readonly ws: HibernatableSocket) {}
 
   sendMessage(message: Outbound): void {
     try {
-      this.ws.send(message.text)
+      // workerd sends a string as a text frame; decode once per message, not per socket.
+      let text = message.cache as string | undefined
+      if (text === undefined) {
+        text = message.text
+        message.cache = text
+      }
+      this.ws.send(text)
     } catch {
       // The socket is closing; its close event removes it from the hub.
     }
@@ -175,7 +181,7 @@ export class SocketRegistry {
     const connection = this.hub.connect(new WorkersClientSocket(ws), state.instance)
     this.#connections.set(ws, connection)
     // Only a lowered limit (a new deployment, which closes sockets anyway) can refuse these.
-    if (!this.hub.subscribe(connection, state.subs)) {
+    if (this.hub.subscribe(connection, state.subs) !== undefined) {
       this.#refuse(ws, connection)
       return false
     }
@@ -183,9 +189,11 @@ export class SocketRegistry {
   }
 
   #refuse(ws: HibernatableSocket, connection: Connection): void {
-    this.logger.log(`${connection.label} Closed: subscription limit exceeded (attachment size).`)
+    this.logger.log(
+      `${connection.label} Closed with 1008: subscriptions do not fit in the socket's attachment.`
+    )
     this.#connections.delete(ws)
     this.hub.disconnect(connection)
-    connection.socket.close(CLOSE_POLICY, 'subscription limit exceeded')
+    connection.socket.close(CLOSE_POLICY, CLOSE_REASONS.subscriptionBytes)
   }
 }

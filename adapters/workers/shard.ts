@@ -95,9 +95,6 @@ export class Shard {
         scheduler,
         fingerprint: options.fingerprint,
         dedup: { size: config.relay.dedupSize, age: config.relay.dedupAge },
-        // The fingerprint survives wake-ups, so origin ids must not restart at 1: starting at
-        // 1000 × the wake time, a repeat would need over a million messages a second.
-        originSequenceStart: clock.now() * 1000,
       },
       store
     )

@@ -8,10 +8,17 @@
  *   answers shard 0's receipt; `/status/` asks every shard and sums the answers.
  * - Anything else is a plain HTTP request to the client port: Aphlict's 501.
  */
-import { readBody } from '../../src/admin/body.ts'
-import { createClientApp, upgradeInstance } from '../../src/client/app.ts'
+import { parseMessage, readBody } from '../../src/admin/body.ts'
+import { targetPath } from '../../src/client/admission.ts'
+import { createClientApp } from '../../src/client/app.ts'
 import { ConfigError, RequestError } from '../../src/errors.ts'
-import { DEFAULT_INSTANCE, instanceFromQuery, isValidInstance } from '../../src/instance.ts'
+import { generateUniqueId } from '../../src/fingerprint.ts'
+import {
+  DEFAULT_INSTANCE,
+  instanceFromPath,
+  instanceFromQuery,
+  isValidInstance,
+} from '../../src/instance.ts'
 import type { StatusBody } from '../../src/tidings.ts'
 import { checkSecret, SECRET_HEADER } from './auth.ts'
 import { settingsOf, type WorkerSettings } from './env.ts'
@@ -56,8 +63,18 @@ function refusedOrigin(request: Request, settings: WorkerSettings): Response | u
 function upgrade(request: Request, env: WorkerEnv, settings: WorkerSettings): Promise<Response> {
   const refused = refusedOrigin(request, settings)
   if (refused !== undefined) return Promise.resolve(refused)
-  const instance = upgradeInstance(request.url)
-  if (instance instanceof RequestError) return Promise.resolve(errorResponse(instance))
+  const instance = instanceFromPath(targetPath(request.url))
+  if (!isValidInstance(instance)) {
+    return Promise.resolve(
+      errorResponse(
+        new RequestError(
+          'instance_invalid',
+          400,
+          'The ~instance in the path is not a valid instance name.'
+        )
+      )
+    )
+  }
   if (nextShard < 0) nextShard = Math.floor(Math.random() * settings.shards)
   const shard = nextShard++ % settings.shards
   return shardStub(env, instance, shard).fetch(request)
@@ -74,6 +91,13 @@ async function publish(
   let body: Uint8Array
   try {
     body = await readBody(request, settings.config.limits.bodyBytes)
+    // Checked once here; and a message without a uniqueID gets one here, so every shard
+    // (and every peer) knows it by the same id.
+    const message = parseMessage(body, settings.config.limits.bodyDepth)
+    if (message.uniqueId === undefined) {
+      message.value.uniqueID = generateUniqueId()
+      body = new TextEncoder().encode(JSON.stringify(message.value))
+    }
   } catch (error) {
     if (error instanceof RequestError) return errorResponse(error)
     throw error

@@ -51,6 +51,8 @@ export interface StartOptions {
   probe?: boolean
   env?: Record<string, string>
   timeoutMs?: number
+  /** Extra Node flags, e.g. `--max-old-space-size=256` as `tidings start` runs its daemon. */
+  nodeFlags?: string[]
 }
 
 /** Starts `node bin/tidings.js run --config <tmp>` with both servers on 127.0.0.1, port 0. */
@@ -71,7 +73,14 @@ export async function startTidings(options: StartOptions = {}): Promise<TidingsP
   )
   const child = spawn(
     process.execPath,
-    [...(options.probe ? ['--expose-gc', '--import', PROBE] : []), BIN, 'run', '--config', path],
+    [
+      ...(options.nodeFlags ?? []),
+      ...(options.probe ? ['--expose-gc', '--import', PROBE] : []),
+      BIN,
+      'run',
+      '--config',
+      path,
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ...options.env },

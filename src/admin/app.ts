@@ -5,8 +5,9 @@
 import { type Context, Hono } from 'hono'
 import { RequestError } from '../errors.ts'
 import { instanceFromQuery, isValidInstance } from '../instance.ts'
+import { isLoopbackAddress } from '../net/address.ts'
 import type { Logger } from '../ports.ts'
-import { isLoopbackAddress, SECRET_HEADER, secretMatches } from '../relay/secret.ts'
+import { SECRET_HEADER, secretMatches } from '../relay/secret.ts'
 import type { StatusBody, Tidings } from '../tidings.ts'
 import { parseMessage, readBody } from './body.ts'
 import { mountOpsRoutes, type OpsOptions } from './ops-routes.ts'
@@ -66,17 +67,18 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.post('/', async (c) => {
     await checkSecret(options, c)
-    const { fanoutBacklog } = tidings.options.config.limits
+    const { fanoutBacklog, bodyDepth } = tidings.options.config.limits
     if (tidings.hub.backlog > fanoutBacklog) {
       tidings.limited.fanoutBacklog++
       throw new RequestError(
         'overloaded',
         503,
-        `More than ${fanoutBacklog} deliveries are waiting ("limits.fanoutBacklog"); retry shortly or post to another node.`
+        `More than ${fanoutBacklog} deliveries are waiting ("limits.fanoutBacklog"); retry shortly or post to another node.`,
+        1
       )
     }
     const instance = instanceOf(c.req.query('instance'))
-    const message = parseMessage(await readBody(c.req.raw, options.bodyBytes))
+    const message = parseMessage(await readBody(c.req.raw, options.bodyBytes), bodyDepth)
     tidings.ingest(instance, message)
     return c.json({ fingerprint: tidings.fingerprint })
   })
@@ -88,19 +90,26 @@ export function createAdminApp(options: AdminAppOptions): Hono {
 
   app.onError((error, c) => {
     if (error instanceof RequestError && error.status === 503) {
-      // Counted in `limited`; not logged per request, which would flood the log under load.
+      // Counted in `limited` (and logged, rate-limited, where it was decided).
       if (logger.tracing) logger.trace(`Overloaded! ${error.message}`)
-      c.header('Retry-After', '1')
+      c.header('Retry-After', String(error.retryAfter ?? 1))
       return c.json(error.toJSON(), 503)
     }
     if (error instanceof RequestError) {
       tidings.rejected.badBodies++
       if (error.code === 'body_too_large') tidings.limited.bodyBytes++
+      if (error.code === 'body_too_deep') tidings.limited.bodyDepth++
       // Aphlict's line: the peer's address, not a client-supplied header (that could forge it).
-      logger.log(`${options.remoteAddress?.(c) ?? '<unknown>'} Bad Request! ${error.message}`)
+      // Rate-limited per code: anyone who reaches the port can cause these.
+      const what = error.status === 401 ? 'Unauthorized!' : 'Bad Request!'
+      tidings.log.log(
+        `admin:${error.code}`,
+        `${options.remoteAddress?.(c) ?? '<unknown>'} ${what} ${error.message}`
+      )
       return c.json(error.toJSON(), error.status)
     }
-    logger.log(
+    tidings.log.log(
+      'admin:internal_error',
       `Internal Server Error! ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`
     )
     return c.json(new RequestError('internal_error', 500, 'Internal server error.').toJSON(), 500)

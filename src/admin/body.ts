@@ -1,9 +1,12 @@
 /**
  * Reading and checking an admin POST body: bounded in bytes before it is buffered whole,
- * strict UTF-8, and a JSON object with an array `subscribers` (and, if present, an array
- * `touched` of strings). Anything else is a RequestError with a stable code.
+ * strict UTF-8, a JSON object nested no deeper than `limits.bodyDepth` (so it can be
+ * serialised again), with an array `subscribers`, if present an array `touched` of strings
+ * and a usable `uniqueID`. Anything else is a RequestError with a stable code, thrown before
+ * the message changes any state.
  */
 import { RequestError } from '../errors.ts'
+import { MAX_UNIQUE_ID_LENGTH, uniqueIdOf } from '../relay/envelope.ts'
 
 /** A POSTed message, checked. `value` is the parsed object, passed through opaquely. */
 export interface AdminMessage {
@@ -12,6 +15,8 @@ export interface AdminMessage {
   subscribers: string[]
   /** `touched` as posted (empty when absent). */
   touched: string[]
+  /** `uniqueID` as a string, or undefined when the message has none. */
+  uniqueId: string | undefined
 }
 
 // ignoreBOM is the default; spelled out because workerd's types require it.
@@ -108,8 +113,35 @@ function readTouched(value: unknown): string[] {
   return value
 }
 
-/** Decodes and checks a POST body. */
-export function parseMessage(body: Uint8Array): AdminMessage {
+/** True when `value` nests arrays and objects deeper than `limit` (the top level is 1). */
+export function deeperThan(value: unknown, limit: number): boolean {
+  if (value === null || typeof value !== 'object') return false
+  const stack: [unknown, number][] = [[value, 1]]
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number]
+    if (depth > limit) return true
+    const children = Array.isArray(node) ? node : Object.values(node as object)
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
+    }
+  }
+  return false
+}
+
+function readUniqueId(value: unknown): string | undefined {
+  const id = uniqueIdOf(value)
+  if (id === false) {
+    throw new RequestError(
+      'unique_id_invalid',
+      400,
+      `Field "uniqueID" must be a non-empty string of at most ${MAX_UNIQUE_ID_LENGTH} characters (or be left out).`
+    )
+  }
+  return id
+}
+
+/** Decodes and checks a POST body; `depth` is the deepest nesting allowed. */
+export function parseMessage(body: Uint8Array, depth = 32): AdminMessage {
   let text: string
   try {
     text = decoder.decode(body)
@@ -132,10 +164,18 @@ export function parseMessage(body: Uint8Array): AdminMessage {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new RequestError('body_not_object', 400, 'Request body must be a JSON object.')
   }
+  if (deeperThan(value, depth)) {
+    throw new RequestError(
+      'body_too_deep',
+      400,
+      `Request body nests arrays and objects deeper than the limit of ${depth} levels ("limits.bodyDepth").`
+    )
+  }
   const object = value as Record<string, unknown>
   return {
     value: object,
     subscribers: readSubscribers(object.subscribers),
     touched: readTouched(object.touched),
+    uniqueId: readUniqueId(object.uniqueID),
   }
 }

@@ -40,6 +40,17 @@ export function mountOpsRoutes(app: Hono, tidings: Tidings, options: OpsOptions 
     const listening = options.ready?.() ?? true
     if (draining) return c.json({ status: 'draining' }, 503, NO_STORE)
     if (!listening) return c.json({ status: 'not_listening' }, 503, NO_STORE)
+    if (options.atCapacity?.()) {
+      return c.json(
+        {
+          status: 'at_capacity',
+          reason:
+            'holding as many client connections as "limits.connections" (or the descriptor limit) allows',
+        },
+        503,
+        NO_STORE
+      )
+    }
     return c.json({ status: 'ready' }, 200, NO_STORE)
   })
 

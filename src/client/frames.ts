@@ -3,28 +3,27 @@
  * Anything malformed is ignored (traced) and the connection keeps working, unlike Aphlict,
  * where a `null` frame or a missing `data` threw inside ws and left the socket deaf.
  */
-import { CLOSE_POLICY, CLOSE_SLOW_CONSUMER } from '../close-codes.ts'
+import { CLOSE_POLICY, CLOSE_REASONS, type PolicyLimit } from '../close-codes.ts'
 import type { Connection } from '../hub/connection.ts'
 import type { Hub } from '../hub/hub.ts'
 import { PONG } from '../hub/outbound.ts'
 import type { LimitStats } from '../limit-stats.ts'
-import type { Clock, Logger } from '../ports.ts'
-import { FRAME_RATE_REASON, takeFrame } from './rate-limit.ts'
+import type { LogLimiter } from '../log-limiter.ts'
+import type { Clock } from '../ports.ts'
+import { takeToken } from './token-bucket.ts'
 
 export interface FrameContext {
   hub: Hub
-  logger: Logger
-  /** Longest replay window, ms (the history age). */
-  replayWindow: number
+  log: LogLimiter
+  clock: Clock
+  /** Where closes for a broken limit are counted. */
+  limited: LimitStats
+  /** Longest replay window, ms (the history age). Read on every replay. */
+  readonly replayWindow: number
+  /** Frames per second one connection may send (0: no limit). Read on every frame. */
+  readonly framesPerSecond: number
   /** Counts frames that were ignored as malformed. */
   onBadFrame(): void
-  /** Frames per second one connection may send (0 or absent: no limit); needs `clock`. */
-  framesPerSecond?: number
-  clock?: Clock
-  /** Where closes for a broken limit are counted. */
-  limited?: LimitStats
-  /** A connection with more unsent bytes than this gets no pong or replay: it is closed with 4008. */
-  slowConsumerBytes?: number
 }
 
 /** Aphlict replays 60 s when `age` is missing or 0; the browser never sends 0. */
@@ -52,44 +51,33 @@ function readReplayAge(data: unknown, window: number): number | undefined {
 
 function ignore(ctx: FrameContext, connection: Connection, why: string): void {
   ctx.onBadFrame()
-  if (ctx.logger.tracing) ctx.logger.trace(`${connection.label} Ignored frame: ${why}`)
+  const { logger } = ctx.log
+  if (logger.tracing) logger.trace(`${connection.label} Ignored frame: ${why}`)
 }
 
-function closeForLimit(
-  ctx: FrameContext,
-  connection: Connection,
-  limit: 'subscriptions' | 'framesPerSecond',
-  reason: string
-): void {
-  if (ctx.limited) ctx.limited[limit]++
-  ctx.logger.log(`${connection.label} Closed: ${reason}.`)
-  ctx.hub.disconnect(connection)
-  connection.socket.close(CLOSE_POLICY, reason)
+const LIMIT_TEXT: Record<PolicyLimit, string> = {
+  subscriptionsPerConnection: 'more subscriptions than "limits.subscriptionsPerConnection"',
+  subscriptionBytes: 'more bytes of subscription ids than "limits.subscriptionBytes"',
+  idBytes: 'a subscription id longer than "limits.idBytes"',
+  framesPerSecond: 'more frames per second than "limits.framesPerSecond"',
 }
 
-/**
- * True (and the connection closed with 4008) when it has more unsent data than allowed: a
- * client that does not read must not grow the server's write queue by sending pings or replays.
- */
-function tooFarBehind(ctx: FrameContext, connection: Connection): boolean {
-  const cap = ctx.slowConsumerBytes
-  if (cap === undefined || connection.socket.bufferedAmount <= cap) return false
-  ctx.hub.stats.slowConsumerCloses++
-  ctx.logger.log(`${connection.label} Closed: too much unsent data (slow consumer).`)
+function closeForLimit(ctx: FrameContext, connection: Connection, limit: PolicyLimit): void {
+  ctx.limited[limit]++
+  ctx.log.log(`close:${limit}`, `${connection.label} Closed with 1008: ${LIMIT_TEXT[limit]}.`)
   ctx.hub.disconnect(connection)
-  connection.socket.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
-  return true
+  connection.socket.close(CLOSE_POLICY, CLOSE_REASONS[limit])
 }
 
 /** Handles one text frame. Never throws. */
 export function handleFrame(ctx: FrameContext, connection: Connection, text: string): void {
   if (!connection.open) return
-  const { framesPerSecond, clock } = ctx
-  if (framesPerSecond && clock && !takeFrame(connection, clock.now(), framesPerSecond)) {
-    closeForLimit(ctx, connection, 'framesPerSecond', FRAME_RATE_REASON)
+  if (!takeToken(connection.frames, ctx.clock.now(), ctx.framesPerSecond)) {
+    closeForLimit(ctx, connection, 'framesPerSecond')
     return
   }
-  if (ctx.logger.tracing) ctx.logger.trace(`${connection.label} Received message: ${text}`)
+  const { logger } = ctx.log
+  if (logger.tracing) logger.trace(`${connection.label} Received message: ${text}`)
   let frame: unknown
   try {
     frame = JSON.parse(text)
@@ -104,8 +92,10 @@ export function handleFrame(ctx: FrameContext, connection: Connection, text: str
   const { command, data } = frame as { command?: unknown; data?: unknown }
   switch (command) {
     case 'ping':
-      if (tooFarBehind(ctx, connection)) return
-      connection.socket.sendMessage(PONG)
+      // A client that does not read must not grow its output by pinging.
+      if (ctx.hub.output.admit(connection, PONG.bytes.byteLength)) {
+        connection.socket.sendMessage(PONG)
+      }
       return
     case 'subscribe':
     case 'unsubscribe': {
@@ -116,13 +106,16 @@ export function handleFrame(ctx: FrameContext, connection: Connection, text: str
       }
       if (command === 'unsubscribe') {
         ctx.hub.unsubscribe(connection, ids)
-      } else if (!ctx.hub.subscribe(connection, ids)) {
-        closeForLimit(ctx, connection, 'subscriptions', 'subscription limit exceeded')
-        return
+      } else {
+        const broken = ctx.hub.subscribe(connection, ids)
+        if (broken) {
+          closeForLimit(ctx, connection, broken)
+          return
+        }
       }
-      if (ctx.logger.tracing) {
+      if (logger.tracing) {
         const verb = command === 'subscribe' ? 'Subscribed to' : 'Unsubscribed from'
-        ctx.logger.trace(`${connection.label} ${verb}: ${JSON.stringify(ids)}`)
+        logger.trace(`${connection.label} ${verb}: ${JSON.stringify(ids)}`)
       }
       return
     }
@@ -132,8 +125,7 @@ export function handleFrame(ctx: FrameContext, connection: Connection, text: str
         ignore(ctx, connection, '"replay" needs "data" to be {"age": <ms>}')
         return
       }
-      if (tooFarBehind(ctx, connection)) return
-      ctx.hub.replay(connection, age)
+      ctx.hub.requestReplay(connection, age)
       return
     }
     default:

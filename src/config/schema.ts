@@ -39,36 +39,73 @@ export const historySchema = z.strictObject({
     .default(16 * 1024 * 1024),
 })
 
+/**
+ * Every budget a remote party can spend, with safe defaults. SECURITY.md lists each one, what
+ * a client gets at the limit and the metric that counts it; keep the two in step.
+ */
 export const limitsSchema = z.strictObject({
+  // --- admin POSTs ---
   /** Largest admin POST body; larger ones get 413 without being read whole. */
   bodyBytes: z
     .number()
     .int()
     .min(1)
     .default(1024 * 1024),
+  /** Deepest nesting of arrays and objects in a POST body; deeper ones get 400 `body_too_deep`. */
+  bodyDepth: z.number().int().min(2).max(1000).default(32),
+  /**
+   * Deliveries that may wait in sliced fan-outs; past it, admin POSTs get 503 `overloaded`
+   * (Phorge then tries its next admin server; relays retry later) instead of memory growing.
+   */
+  fanoutBacklog: z.number().int().min(1).default(2_000_000),
+  /** Sockets served per event-loop turn before a large fan-out yields. */
+  fanoutSlice: z.number().int().min(1).default(2048),
+  /** Live instances (with sockets or history); a new one past it gets 503 `too_many_instances`. */
+  instances: z.number().int().min(1).default(10_000),
+  /** Bytes of replay history across all instances; past it the oldest messages anywhere go first. */
+  historyBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(64 * 1024 * 1024),
+
+  // --- client connections, per connection ---
   /** Largest client frame; larger ones close the socket with 1009. */
   frameBytes: z
     .number()
     .int()
     .min(64)
     .default(64 * 1024),
+  /** Frames one client connection may send per second (bursts up to this many); more closes it with 1008. 0: no limit. */
+  framesPerSecond: z.number().int().min(0).default(100),
+  /** Longest subscription id in bytes (a PHID is about 30); a longer one closes the socket with 1008. */
+  idBytes: z.number().int().min(16).max(65_536).default(256),
   /** Subscriptions one connection may hold; more closes it with 1008. */
   subscriptionsPerConnection: z.number().int().min(1).default(1000),
-  /** A socket with more than this many bytes waiting to be sent is closed with 4008. */
+  /** Bytes of subscription ids one connection may hold; more closes it with 1008. */
+  subscriptionBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024),
+  /**
+   * Output one socket may have waiting (this turn's batch, replays and the unsent socket
+   * buffer together); a message or replay that would go past it closes the socket with 4008.
+   */
   slowConsumerBytes: z
     .number()
     .int()
     .min(1024)
     .default(4 * 1024 * 1024),
-  /** Sockets served per event-loop turn before a large fan-out yields. */
-  fanoutSlice: z.number().int().min(1).default(2048),
+
+  // --- client connections, per address and per process ---
   /**
-   * Deliveries that may wait in sliced fan-outs; past it, admin POSTs get 503 `overloaded`
-   * (Phorge then tries its next admin server; relays retry later) instead of memory growing.
+   * TCP connections from one address that have not finished their WebSocket upgrade; more get
+   * 429 at once. Trusted proxies are exempt. 0: no limit.
    */
-  fanoutBacklog: z.number().int().min(1).default(2_000_000),
-  /** Frames one client connection may send per second (bursts up to this many); more closes it with 1008. 0: no limit. */
-  framesPerSecond: z.number().int().min(0).default(100),
+  handshakesPerIp: z.number().int().min(0).default(256),
+  /** Milliseconds a client connection may take to complete its upgrade before it is closed. */
+  handshakeTimeout: z.number().int().min(100).max(600_000).default(10_000),
   /**
    * Open client connections per client address; more are refused with 429 before upgrading.
    * 0 (the default): no limit, because behind a reverse proxy or a NAT every browser may share
@@ -77,6 +114,21 @@ export const limitsSchema = z.strictObject({
   connectionsPerIp: z.number().int().min(0).default(0),
   /** New client connections per second per client address (bursts up to this many); more get 429. 0 (default): no limit. */
   connectionsPerSecond: z.number().int().min(0).default(0),
+  /**
+   * Client connections the process holds at once (upgraded or not); more get 503
+   * `at_capacity` and /readyz says so. 0 (the default): the process's descriptor limit less a
+   * reserve for the admin port, relays and logs.
+   */
+  connections: z.number().int().min(0).default(0),
+  /**
+   * Output waiting for all sockets of the process together; past it, the sockets with the most
+   * waiting are closed with 4008 until it fits.
+   */
+  outputBytes: z
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(256 * 1024 * 1024),
   /** Reverse proxies (IPs or CIDR ranges) whose `X-Forwarded-For` names the client address for the per-address limits. */
   trustedProxies: z
     .array(

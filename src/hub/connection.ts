@@ -1,16 +1,20 @@
 /** One client WebSocket and its subscriptions, as the hub indexes it. */
+import { type Bucket, newBucket } from '../client/token-bucket.ts'
 import type { ClientSocket } from '../ports.ts'
 import type { Instance } from './instance.ts'
 
 export class Connection {
   /** Subscription ids (PHIDs), compared as strings as Aphlict does. */
   readonly subs = new Set<string>()
+  /** UTF-8 bytes of the ids in `subs` (the `limits.subscriptionBytes` budget). */
+  subBytes = 0
   /** Fan-out epoch that last selected this connection; dedups targets without a Set. */
   mark = 0
   open = true
-  /** Frame-rate bucket (see src/client/rate-limit.ts): frames left, and when it was last filled. */
-  frameTokens = 0
-  frameAt = Number.NEGATIVE_INFINITY
+  /** Frames-per-second bucket (see src/client/token-bucket.ts). */
+  readonly frames: Bucket = newBucket()
+  /** A replay asked for this turn and not yet served (ms of history), or 0. */
+  replayAge = 0
 
   constructor(
     readonly id: number,

@@ -1,9 +1,15 @@
 /**
- * A bounded, per-instance message history for `replay`: at most `size` messages,
- * `bytes` serialised bytes, and nothing older than `age` ms. Each message is held once.
+ * Replay history. Each instance keeps a bounded list (at most `size` messages, `bytes` of
+ * cost, nothing older than `age` ms); one ledger per hub also bounds all instances together
+ * (`limits.historyBytes`), dropping the oldest message anywhere first. A message's cost is
+ * what keeping it holds: its serialised bytes, its subscriber ids and a fixed overhead.
  */
 import type { HistoryOptions } from '../config/schema.ts'
 import type { Outbound } from '../ports.ts'
+import { Deque } from '../util/deque.ts'
+
+/** Bytes charged per entry besides its message and ids (the entry and its array). */
+const ENTRY_OVERHEAD = 96
 
 export interface HistoryEntry {
   readonly at: number
@@ -11,17 +17,86 @@ export interface HistoryEntry {
   readonly message: Outbound
 }
 
+/** An entry as kept: what it costs, and whether it is gone (trimmed or evicted). */
+interface Kept extends HistoryEntry {
+  readonly cost: number
+  /** Counted by the ledger (false for an entry trimmed before it could be). */
+  charged: boolean
+  dead: boolean
+}
+
+export function entryCost(entry: HistoryEntry): number {
+  let cost = ENTRY_OVERHEAD + entry.message.bytes.byteLength
+  for (const id of entry.subscribers) cost += 16 + 2 * id.length
+  return cost
+}
+
+/** The bound on all histories together. Evictions are reported through `onEvict`. */
+export class HistoryLedger {
+  /** Cost of every live entry of every history. */
+  bytes = 0
+  #live = 0
+  readonly #order = new Deque<{ history: History; entry: Kept }>()
+
+  constructor(
+    private readonly limit: () => number,
+    private readonly onEvict: (count: number) => void = () => {}
+  ) {}
+
+  /** Records a new entry of `history` and evicts the oldest anywhere while over the limit. */
+  charge(history: History, entry: Kept): void {
+    entry.charged = true
+    this.#order.push({ history, entry })
+    this.bytes += entry.cost
+    this.#live++
+    const limit = this.limit()
+    let evicted = 0
+    while (this.bytes > limit && this.#live > 0) {
+      const head = this.#order.shift() as { history: History; entry: Kept }
+      if (head.entry.dead) continue
+      head.history.dropOldest()
+      evicted++
+    }
+    this.#compact()
+    if (evicted > 0) this.onEvict(evicted)
+  }
+
+  /** A charged entry left its history (trimmed or evicted). */
+  release(entry: Kept): void {
+    this.bytes -= entry.cost
+    this.#live--
+  }
+
+  /** Drops dead entries from the front, and rebuilds the order when they dominate it. */
+  #compact(): void {
+    for (let head = this.#order.peek(); head?.entry.dead; head = this.#order.peek()) {
+      this.#order.shift()
+    }
+    if (this.#order.length > 2 * this.#live + 1024) {
+      const items: { history: History; entry: Kept }[] = []
+      for (let item = this.#order.shift(); item; item = this.#order.shift()) {
+        if (!item.entry.dead) items.push(item)
+      }
+      for (const item of items) this.#order.push(item)
+    }
+  }
+}
+
 export class History {
-  #entries: HistoryEntry[] = []
+  #entries: Kept[] = []
   #head = 0
   #bytes = 0
 
-  constructor(private readonly options: HistoryOptions) {}
+  constructor(
+    private readonly options: HistoryOptions,
+    private readonly ledger: HistoryLedger = new HistoryLedger(() => Number.POSITIVE_INFINITY)
+  ) {}
 
   get size(): number {
     return this.#entries.length - this.#head
   }
 
+  /** Cost of the entries kept (see entryCost). */
   get bytes(): number {
     return this.#bytes
   }
@@ -38,9 +113,11 @@ export class History {
 
   append(entry: HistoryEntry, now: number): void {
     if (this.options.size === 0 || this.options.age === 0) return
-    this.#entries.push(entry)
-    this.#bytes += entry.message.bytes.byteLength
+    const kept: Kept = { ...entry, cost: entryCost(entry), charged: false, dead: false }
+    this.#entries.push(kept)
+    this.#bytes += kept.cost
     this.trim(now)
+    if (!kept.dead) this.ledger.charge(this, kept)
   }
 
   /** Drops entries beyond the size and byte bounds and those older than the age bound. */
@@ -48,11 +125,21 @@ export class History {
     const { size, age, bytes } = this.options
     const cutoff = now - age
     while (this.size > 0) {
-      const first = this.#entries[this.#head] as HistoryEntry
+      const first = this.#entries[this.#head] as Kept
       if (this.size <= size && this.#bytes <= bytes && first.at >= cutoff) break
-      this.#bytes -= first.message.bytes.byteLength
-      this.#head++
+      this.dropOldest()
     }
+  }
+
+  /** Drops the oldest entry (the ledger calls this to bound all histories together). */
+  dropOldest(): void {
+    const first = this.#entries[this.#head]
+    if (!first) return
+    this.#entries[this.#head] = undefined as unknown as Kept
+    this.#head++
+    this.#bytes -= first.cost
+    first.dead = true
+    if (first.charged) this.ledger.release(first)
     // Compact once the dead prefix dominates, so trimming stays O(1) amortised.
     if (this.#head > 64 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head)
@@ -63,7 +150,7 @@ export class History {
   /** Entries no older than `since`, oldest first. */
   *since(since: number): Iterable<HistoryEntry> {
     for (let i = this.#head; i < this.#entries.length; i++) {
-      const entry = this.#entries[i] as HistoryEntry
+      const entry = this.#entries[i] as Kept
       if (entry.at >= since) yield entry
     }
   }

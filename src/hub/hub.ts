@@ -8,20 +8,41 @@
  * and are merged into one queued job, so each socket of a slice gets all of them at once
  * and an adapter that batches per turn sends them in one write. Per-socket order is the
  * publish order in every case.
+ *
+ * Every byte queued for a socket is charged to the output budget first (output-budget.ts);
+ * replays asked for in one turn are served once, at the end of it, at the longest age asked.
  */
 
-import { CLOSE_SLOW_CONSUMER } from '../close-codes.ts'
+import { CLOSE_REASONS, CLOSE_SLOW_CONSUMER, type PolicyLimit } from '../close-codes.ts'
 import type { HistoryOptions, Limits } from '../config/schema.ts'
-import type { ClientSocket, Clock, Logger, Outbound, Scheduler } from '../ports.ts'
+import type { LimitStats } from '../limit-stats.ts'
+import type { LogLimiter } from '../log-limiter.ts'
+import type { ClientSocket, Clock, Outbound, Scheduler } from '../ports.ts'
 import { Connection } from './connection.ts'
+import { HistoryLedger } from './history.ts'
 import { Instance } from './instance.ts'
+import { OutputBudget, type OutputLimit } from './output-budget.ts'
+
+export type HubLimits = Pick<
+  Limits,
+  | 'subscriptionsPerConnection'
+  | 'subscriptionBytes'
+  | 'idBytes'
+  | 'slowConsumerBytes'
+  | 'outputBytes'
+  | 'fanoutSlice'
+  | 'historyBytes'
+  | 'instances'
+>
 
 export interface HubOptions {
   clock: Clock
-  logger: Logger
+  log: LogLimiter
   scheduler: Scheduler
-  limits: Pick<Limits, 'subscriptionsPerConnection' | 'slowConsumerBytes' | 'fanoutSlice'>
+  /** Read on every use, so a reload takes effect. */
+  limits: HubLimits
   history: HistoryOptions
+  stats: LimitStats
 }
 
 /** Process-wide counters, for metrics. */
@@ -38,6 +59,8 @@ interface FanoutJob {
   next: number
   /** Delivered in this order to each target; more than one when same-target publishes merged. */
   messages: Outbound[]
+  /** Payload bytes of `messages`, charged to each target's output budget. */
+  bytes: number
 }
 
 /** At most this many messages share one queued job, bounding one turn to slice × this deliveries. */
@@ -49,6 +72,18 @@ function sameIds(a: readonly string[], b: readonly string[]): boolean {
   return true
 }
 
+/** UTF-8 length of `text`, without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x80) continue
+    // Two bytes up to U+07FF, three for the rest of the BMP; a surrogate pair (2 units) is 4.
+    bytes += code < 0x800 ? 1 : code >= 0xd800 && code <= 0xdbff ? 1 : 2
+  }
+  return bytes
+}
+
 export class Hub {
   readonly stats: HubStats = {
     deliveries: 0,
@@ -56,6 +91,8 @@ export class Hub {
     replays: 0,
     replayedMessages: 0,
   }
+  readonly output: OutputBudget
+  readonly ledger: HistoryLedger
   readonly #instances = new Map<string, Instance>()
   readonly #queue: FanoutJob[] = []
   #pumping = false
@@ -63,12 +100,39 @@ export class Hub {
   #queued = 0
   #epoch = 0
   #nextId = 1
+  /** Connections with a replay waiting for the end of this turn. */
+  #replays: Connection[] = []
 
-  constructor(private readonly options: HubOptions) {}
+  constructor(private readonly options: HubOptions) {
+    const { limits, stats, log } = options
+    this.output = new OutputBudget(limits, options.scheduler, (connection, limit) =>
+      this.#closeSlow(connection, limit)
+    )
+    this.ledger = new HistoryLedger(
+      () => limits.historyBytes,
+      (count) => {
+        stats.historyBytes += count
+        log.warn(
+          'limit:historyBytes',
+          `History of all instances passed "limits.historyBytes" (${limits.historyBytes} bytes): dropped the ${count} oldest messages.`
+        )
+      }
+    )
+  }
 
   /** Deliveries queued for later turns by sliced fan-outs (0 when all are done). */
   get backlog(): number {
     return this.#queued
+  }
+
+  /** Live instances (with sockets or history). */
+  get count(): number {
+    return this.#instances.size
+  }
+
+  /** True when the instance exists (with sockets or history). */
+  has(name: string): boolean {
+    return this.#instances.has(name)
   }
 
   /** The instance if it exists; never creates one (status queries create no state). */
@@ -80,11 +144,16 @@ export class Hub {
     return this.#instances.values()
   }
 
+  /** True when `name` exists or one more instance fits under `limits.instances`. */
+  canHold(name: string): boolean {
+    return this.#instances.has(name) || this.#instances.size < this.options.limits.instances
+  }
+
   /** The instance, created on first use. */
   instance(name: string): Instance {
     let instance = this.#instances.get(name)
     if (!instance) {
-      instance = new Instance(name, this.options.history)
+      instance = new Instance(name, this.options.history, this.ledger)
       this.#instances.set(name, instance)
     }
     return instance
@@ -107,26 +176,38 @@ export class Hub {
       this.#unindex(instance, id, connection)
     }
     connection.subs.clear()
+    connection.subBytes = 0
     instance.connections.delete(connection)
+    this.output.forget(connection)
   }
 
   /**
-   * Adds subscriptions. Returns false, adding nothing, when they would take the
-   * connection past its subscription limit.
+   * Adds subscriptions. Returns the limit they would break, adding nothing, or undefined
+   * when they were added: an id longer than `idBytes`, more than `subscriptionsPerConnection`
+   * ids, or more than `subscriptionBytes` of them.
    */
-  subscribe(connection: Connection, ids: readonly string[]): boolean {
-    if (!connection.open) return true
+  subscribe(connection: Connection, ids: readonly string[]): PolicyLimit | undefined {
+    if (!connection.open) return undefined
+    const { limits } = this.options
     let fresh = 0
+    let bytes = 0
     for (const id of ids) {
-      if (!connection.subs.has(id)) fresh++
+      const length = utf8Length(id)
+      if (length > limits.idBytes) return 'idBytes'
+      if (!connection.subs.has(id)) {
+        fresh++
+        bytes += length
+      }
     }
-    if (connection.subs.size + fresh > this.options.limits.subscriptionsPerConnection) {
-      return false
+    if (connection.subs.size + fresh > limits.subscriptionsPerConnection) {
+      return 'subscriptionsPerConnection'
     }
+    if (connection.subBytes + bytes > limits.subscriptionBytes) return 'subscriptionBytes'
     const { index } = connection.instance
     for (const id of ids) {
       if (connection.subs.has(id)) continue
       connection.subs.add(id)
+      connection.subBytes += utf8Length(id)
       let sockets = index.get(id)
       if (!sockets) {
         sockets = new Set()
@@ -135,12 +216,13 @@ export class Hub {
       sockets.add(connection)
       connection.instance.version++
     }
-    return true
+    return undefined
   }
 
   unsubscribe(connection: Connection, ids: readonly string[]): void {
     for (const id of ids) {
       if (connection.subs.delete(id)) {
+        connection.subBytes -= utf8Length(id)
         this.#unindex(connection.instance, id, connection)
       }
     }
@@ -158,8 +240,9 @@ export class Hub {
     const targets = this.#targets(instance, subscribers)
     if (targets.length === 0) return 0
     const queue = this.#queue
+    const bytes = message.bytes.byteLength
     if (queue.length === 0 && targets.length <= this.options.limits.fanoutSlice) {
-      this.#deliver(instance, targets, 0, targets.length, [message])
+      this.#deliver(instance, targets, 0, targets.length, [message], bytes)
       return targets.length
     }
     const last = queue[queue.length - 1]
@@ -171,15 +254,30 @@ export class Hub {
     ) {
       // Same targets, not started: each socket gets both, in order, in the same turn.
       last.messages.push(message)
+      last.bytes += bytes
     } else {
-      queue.push({ instance, targets, next: 0, messages: [message] })
+      queue.push({ instance, targets, next: 0, messages: [message], bytes })
       this.#schedule()
     }
     this.#queued += targets.length
     return targets.length
   }
 
-  /** Sends the caller the history of its own instance, since `now - age`, that matches its subscriptions. */
+  /**
+   * Asks for the caller's history since `now - age` (its own instance, its subscriptions).
+   * Replays asked for in one turn are served once, at the end of the turn, at the longest
+   * age asked: a burst of them costs one replay's output.
+   */
+  requestReplay(connection: Connection, age: number): void {
+    if (!connection.open) return
+    if (connection.replayAge === 0) {
+      this.#replays.push(connection)
+      if (this.#replays.length === 1) this.options.scheduler.defer(() => this.#serveReplays())
+    }
+    connection.replayAge = Math.max(connection.replayAge, age, 1)
+  }
+
+  /** Sends the connection its history since `now - age` that matches its subscriptions. */
   replay(connection: Connection, age: number): number {
     if (!connection.open || connection.subs.size === 0) return 0
     const now = this.options.clock.now()
@@ -187,17 +285,17 @@ export class Hub {
     history.trim(now)
     let sent = 0
     for (const entry of history.since(now - age)) {
-      if (entry.subscribers.some((id) => connection.subs.has(id))) {
-        connection.socket.sendMessage(entry.message)
-        sent++
-      }
+      if (!entry.subscribers.some((id) => connection.subs.has(id))) continue
+      if (!this.output.admit(connection, entry.message.bytes.byteLength)) break
+      connection.socket.sendMessage(entry.message)
+      sent++
     }
     this.stats.replays++
     this.stats.replayedMessages += sent
     return sent
   }
 
-  /** Trims every history by age and forgets instances that hold nothing. */
+  /** Trims every history by age, forgets instances that hold nothing, checks the output budget. */
   sweep(): void {
     const now = this.options.clock.now()
     for (const [name, instance] of this.#instances) {
@@ -208,6 +306,7 @@ export class Hub {
         this.#instances.delete(name)
       }
     }
+    this.output.enforce()
   }
 
   /** Closes every connection of every instance (shutdown). */
@@ -217,6 +316,16 @@ export class Hub {
         this.disconnect(connection)
         connection.socket.close(code, reason)
       }
+    }
+  }
+
+  #serveReplays(): void {
+    const replays = this.#replays
+    this.#replays = []
+    for (const connection of replays) {
+      const age = connection.replayAge
+      connection.replayAge = 0
+      this.replay(connection, age)
     }
   }
 
@@ -263,19 +372,16 @@ export class Hub {
     targets: readonly Connection[],
     from: number,
     to: number,
-    messages: readonly Outbound[]
+    messages: readonly Outbound[],
+    bytes: number
   ): void {
-    const cap = this.options.limits.slowConsumerBytes
+    const output = this.output
     const count = messages.length
     let sockets = 0
     for (let i = from; i < to; i++) {
       const connection = targets[i] as Connection
-      if (!connection.open) continue
+      if (!connection.open || !output.admit(connection, bytes)) continue
       const socket = connection.socket
-      if (socket.bufferedAmount > cap) {
-        this.#closeSlow(connection)
-        continue
-      }
       for (let m = 0; m < count; m++) socket.sendMessage(messages[m] as Outbound)
       sockets++
     }
@@ -283,11 +389,16 @@ export class Hub {
     this.stats.deliveries += sockets * count
   }
 
-  #closeSlow(connection: Connection): void {
+  #closeSlow(connection: Connection, limit: OutputLimit): void {
     this.stats.slowConsumerCloses++
+    this.options.stats[limit]++
     this.disconnect(connection)
-    connection.socket.close(CLOSE_SLOW_CONSUMER, 'slow consumer')
-    this.options.logger.log(`${connection.label} Closed: too much unsent data (slow consumer).`)
+    connection.socket.close(CLOSE_SLOW_CONSUMER, CLOSE_REASONS[limit])
+    const why =
+      limit === 'slowConsumerBytes'
+        ? `more than "limits.slowConsumerBytes" (${this.options.limits.slowConsumerBytes}) waiting to be sent`
+        : `the process's waiting output passed "limits.outputBytes" (${this.options.limits.outputBytes}), and it had the most`
+    this.options.log.log(`close:${limit}`, `${connection.label} Closed with 4008: ${why}.`)
   }
 
   #schedule(): void {
@@ -303,7 +414,7 @@ export class Hub {
     while (budget > 0 && this.#queue.length > 0) {
       const job = this.#queue[0] as FanoutJob
       const to = Math.min(job.targets.length, job.next + budget)
-      this.#deliver(job.instance, job.targets, job.next, to, job.messages)
+      this.#deliver(job.instance, job.targets, job.next, to, job.messages, job.bytes)
       this.#queued -= (to - job.next) * job.messages.length
       budget -= to - job.next
       job.next = to

@@ -1,7 +1,7 @@
 /** Everything one instance owns: its sockets, subscription index, history and counters. */
 import type { HistoryOptions } from '../config/schema.ts'
 import type { Connection } from './connection.ts'
-import { History } from './history.ts'
+import { History, type HistoryLedger } from './history.ts'
 
 /** The last fan-out target list of an instance, valid while `version` is the instance's. */
 export interface TargetCache {
@@ -27,9 +27,10 @@ export class Instance {
 
   constructor(
     readonly name: string,
-    history: HistoryOptions
+    history: HistoryOptions,
+    ledger?: HistoryLedger
   ) {
-    this.history = new History(history)
+    this.history = new History(history, ledger)
   }
 
   get active(): number {

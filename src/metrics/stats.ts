@@ -80,6 +80,8 @@ export interface StatsSources {
   /** Listening and not draining. Defaults to true. */
   ready?: () => boolean
   draining?: () => boolean
+  /** At the client connection ceiling: new connections are refused. */
+  atCapacity?: () => boolean
   peers?: () => readonly PeerHealth[]
   runtime?: () => RuntimeSummary
 }

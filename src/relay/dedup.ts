@@ -43,6 +43,11 @@ export class DedupCache {
     return true
   }
 
+  /** Forgets `identity` (a message that failed after it was recorded may come again). */
+  forget(identity: string): void {
+    this.#seen.delete(identity)
+  }
+
   /** Drops identities older than `age` from the front (the oldest first). */
   #expire(now: number): void {
     const horizon = now - this.options.age

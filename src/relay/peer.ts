@@ -5,8 +5,8 @@
  */
 import type { RelayOptions } from '../config/schema.ts'
 import type { Clock, Logger, PeerAddress, PeerReply, PeerTransport } from '../ports.ts'
+import { Deque } from '../util/deque.ts'
 import { Circuit, type PeerState } from './circuit.ts'
-import { Deque } from './deque.ts'
 import { errorText, receiptFingerprint, retryable } from './outcome.ts'
 import type { TimerHandle, Timers } from './timers.ts'
 

@@ -22,10 +22,3 @@ export async function secretMatches(given: string | null, expected: string): Pro
   for (let i = 0; i < a.length; i++) difference |= (a[i] as number) ^ (b[i] as number)
   return difference === 0
 }
-
-/** True for a loopback remote address: 127.0.0.0/8, ::1 or their IPv4-mapped forms. */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (!address) return false
-  const bare = address.startsWith('::ffff:') ? address.slice(7) : address
-  return bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare)
-}

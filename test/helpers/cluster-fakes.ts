@@ -147,7 +147,7 @@ export class LogLines implements Logger {
 /** A client socket that keeps what it was sent. */
 export class RecordingSocket implements ClientSocket {
   readonly sent: string[] = []
-  bufferedAmount = 0
+  pending = 0
   sendMessage(message: Outbound): void {
     this.sent.push(message.text)
   }

@@ -1,4 +1,9 @@
 /** Fakes for the core's ports: a controllable clock, a recording socket, a manual scheduler. */
+import { parseConfig } from '../../src/config/parse.ts'
+import type { HistoryOptions } from '../../src/config/schema.ts'
+import { Hub, type HubLimits } from '../../src/hub/hub.ts'
+import { newLimitStats } from '../../src/limit-stats.ts'
+import { LogLimiter } from '../../src/log-limiter.ts'
 import type { ClientSocket, Clock, Logger, Outbound, Scheduler } from '../../src/ports.ts'
 
 export class FakeClock implements Clock {
@@ -14,7 +19,8 @@ export class FakeClock implements Clock {
 export class FakeSocket implements ClientSocket {
   readonly sent: Outbound[] = []
   closed: { code: number; reason: string } | undefined
-  bufferedAmount = 0
+  /** Waiting output, as a test sets it (nothing is counted automatically). */
+  pending = 0
   sendMessage(message: Outbound): void {
     this.sent.push(message)
   }
@@ -50,4 +56,31 @@ export class RecordingLogger implements Logger {
   trace(message: string): void {
     if (this.tracing) this.lines.push(`trace: ${message}`)
   }
+}
+
+/** A Hub on fakes, with the default limits except `limits`. */
+export function testHub(
+  options: {
+    limits?: Partial<HubLimits>
+    history?: HistoryOptions
+    logger?: RecordingLogger
+    scheduler?: Scheduler
+    clock?: Clock
+  } = {}
+): Hub {
+  const defaults = parseConfig({
+    servers: [
+      { type: 'client', port: 0 },
+      { type: 'admin', port: 0 },
+    ],
+  })
+  const clock = options.clock ?? new FakeClock()
+  return new Hub({
+    clock,
+    log: new LogLimiter(options.logger ?? new RecordingLogger(), clock),
+    scheduler: options.scheduler ?? new ManualScheduler(),
+    limits: { ...defaults.limits, ...options.limits },
+    history: options.history ?? defaults.history,
+    stats: newLimitStats(),
+  })
 }

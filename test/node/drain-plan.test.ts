@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { closeInWaves, DRAIN_REASON, planWaves, shuffle } from '../../adapters/node/drain.ts'
-import { Hub } from '../../src/hub/hub.ts'
-import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
+import { FakeSocket, testHub } from '../helpers/fakes.ts'
 
 /** A deterministic [0, 1) sequence. */
 function seeded(seed = 42): () => number {
@@ -55,10 +54,7 @@ describe('shuffle', () => {
 
 describe('closeInWaves', () => {
   it('closes each open socket with 4000 "draining" at its wave and skips sockets already gone', async () => {
-    const hub = new Hub({
-      clock: new FakeClock(),
-      logger: new RecordingLogger(),
-      scheduler: new ManualScheduler(),
+    const hub = testHub({
       limits: { subscriptionsPerConnection: 10, slowConsumerBytes: 1 << 20, fanoutSlice: 100 },
       history: { size: 0, age: 0, bytes: 0 },
     })

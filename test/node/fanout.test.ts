@@ -117,7 +117,7 @@ describe('Node fan-out', () => {
   })
 
   it('closes a client that stops reading with 4008, counts it, and keeps serving the others', async () => {
-    const server = await start({ slowConsumerBytes: 64 * 1024 })
+    const server = await start({ slowConsumerBytes: 256 * 1024 })
     const healthy = await subscriber(server, ['A'])
     const healthyFrames = collect(healthy)
     const stalled = await subscriber(server, ['A'])

@@ -88,10 +88,8 @@ describe('limits on the client port', () => {
     expect(metrics).toContain('tidings_limit_refusals_total{limit="connections_per_ip"} 1\n')
     expect(metrics).toContain('tidings_limit_refusals_total{limit="frames_per_second"} 0\n')
 
-    expect(
-      logger.lines.filter((line) => line.includes('too_many') || line.includes('Too many'))
-    ).toEqual([
-      'warn: Refused client connection [127.0.0.1]: Too many open connections from this address (limit 2, "limits.connectionsPerIp").',
+    expect(logger.lines.filter((line) => line.includes('connectionsPerIp'))).toEqual([
+      'warn: Refused client connection [127.0.0.1]: 2 connections already open from this address ("limits.connectionsPerIp").',
     ])
     // A closed connection frees its place.
     await first.close()
@@ -169,8 +167,8 @@ describe('limits on the client port', () => {
     const { server, url } = await start({ limits: { subscriptionsPerConnection: 2 } })
     const client = await open(`${url}/`)
     client.send({ command: 'subscribe', data: ['a', 'b', 'c'] })
-    expect(await client.closed).toEqual({ code: 1008, reason: 'subscription limit exceeded' })
-    expect(server.tidings.limited.subscriptions).toBe(1)
+    expect(await client.closed).toEqual({ code: 1008, reason: 'subscription_limit' })
+    expect(server.tidings.limited.subscriptionsPerConnection).toBe(1)
   })
 
   it('closes a connection that sends a frame over limits.frameBytes with 1009', async () => {
@@ -189,7 +187,7 @@ describe('limits on the client port', () => {
     const { server, url } = await start({ limits: { framesPerSecond: 20 } }, new FakeClock())
     const client = await open(`${url}/`)
     for (let i = 0; i < 25; i++) client.send({ command: 'ping', data: null })
-    expect(await client.closed).toEqual({ code: 1008, reason: 'frame rate limit exceeded' })
+    expect(await client.closed).toEqual({ code: 1008, reason: 'frame_rate' })
     for (let i = 0; i < 20; i++) expect((await client.next()).type).toBe('pong')
     expect(server.tidings.limited.framesPerSecond).toBe(1)
   })
@@ -198,29 +196,36 @@ describe('limits on the client port', () => {
 describe('a client that does not read', () => {
   it('gets no pong or replay past limits.slowConsumerBytes: it is closed with 4008 instead', () => {
     const config = parseConfig(loopbackConfig({ limits: { slowConsumerBytes: 1024 } }))
+    const scheduler = new ManualScheduler()
     const tidings = new Tidings({
       config,
       clock: new FakeClock(),
       logger: new RecordingLogger(),
-      scheduler: new ManualScheduler(),
+      scheduler,
     })
     for (const frame of ['{"command":"ping"}', '{"command":"replay","data":{"age":1000}}']) {
       const socket = new FakeSocket()
       const connection = tidings.hub.connect(socket, frame)
       tidings.hub.subscribe(connection, ['P'])
-      tidings.hub.publish(frame, ['P'], outboundFromValue({ n: 1 }))
+      const message = outboundFromValue({ n: 1 })
+      tidings.hub.publish(frame, ['P'], message)
       socket.sent.length = 0
-      socket.bufferedAmount = 1024
+      // The answer is what it would add: past the budget only counting what waits already.
+      const answer = frame.includes('ping') ? 15 : message.bytes.byteLength
+      socket.pending = 1024 - answer
       handleFrame(tidings.frames, connection, frame)
+      scheduler.runAll()
       expect(socket.sent).toHaveLength(1)
       expect(socket.closed).toBeUndefined()
-      socket.bufferedAmount = 1025
+      socket.pending = 1025 - answer
       handleFrame(tidings.frames, connection, frame)
+      scheduler.runAll()
       expect(socket.sent).toHaveLength(1)
-      expect(socket.closed).toEqual({ code: 4008, reason: 'slow consumer' })
+      expect(socket.closed).toEqual({ code: 4008, reason: 'slow_consumer' })
       expect(connection.open).toBe(false)
     }
     expect(tidings.hub.stats.slowConsumerCloses).toBe(2)
+    expect(tidings.limited.slowConsumerBytes).toBe(2)
   })
 
   it("cannot grow the server's write queue by asking for replays without reading", async () => {
@@ -291,8 +296,9 @@ describe('limits on the admin port', () => {
   })
 
   it('keeps at most history.bytes of messages per instance; replay gets the newest that fit', async () => {
-    const { server, admin, url } = await start({ history: { bytes: 1000 } })
-    // Each stored message is ~{"n":N,"pad":"…","subscribers":["P"],"touched":[fp]} ≈ 300 bytes.
+    const { server, admin, url } = await start({ history: { bytes: 1500 } })
+    // Each stored message costs ~460 bytes: {"n":N,"pad":"…","subscribers":["P"],"uniqueID":…,
+    // "touched":[fp]} (~350), its subscriber ids and the entry's overhead (src/hub/history.ts).
     for (let n = 0; n < 10; n++) {
       const response = await fetch(`${admin}/`, {
         method: 'POST',
@@ -302,7 +308,7 @@ describe('limits on the admin port', () => {
       expect(response.status).toBe(200)
     }
     const history = server.tidings.hub.find('default')?.history
-    expect(history?.bytes).toBeLessThanOrEqual(1000)
+    expect(history?.bytes).toBeLessThanOrEqual(1500)
     expect(history?.size).toBe(3)
     const client = await open(`${url}/`)
     client.send({ command: 'subscribe', data: ['P'] })

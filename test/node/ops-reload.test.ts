@@ -74,7 +74,7 @@ describe('tidings reload and stop', { timeout: 60_000 }, () => {
     // Log lines now go to the new file.
     await eventually(
       () => existsSync(join(dir, 'second.log')) && readFileSync(join(dir, 'second.log'), 'utf8'),
-      (text) => typeof text === 'string' && text.includes('subscription limit exceeded')
+      (text) => typeof text === 'string' && text.includes('limits.subscriptionsPerConnection')
     )
     expect(readFileSync(join(dir, 'first.log'), 'utf8')).toContain('Caught SIGHUP, reloading')
     expect(readFileSync(join(dir, 'second.log'), 'utf8')).toContain('Reloaded configuration')

@@ -20,12 +20,14 @@ const CODES = new Set([
   'body_not_object',
   'subscribers_invalid',
   'touched_invalid',
+  'unique_id_invalid',
+  'body_too_deep',
   'instance_invalid',
 ])
 
 const encoder = new TextEncoder()
 
-/** Message-shaped JSON with any values in it (and dangerous keys). */
+/** Message-shaped JSON with any values in it (deep ones too, and dangerous keys). */
 const messageLike = fc
   .record(
     {
@@ -35,7 +37,12 @@ const messageLike = fc
       ),
       touched: fc.oneof(fc.array(fc.string(), { maxLength: 3 }), fc.anything()),
       uniqueID: fc.oneof(fc.string(), fc.anything()),
-      key: fc.anything(),
+      key: fc.oneof(
+        fc.anything(),
+        fc
+          .integer({ min: 1, max: 80 })
+          .map((depth) => JSON.parse(`${'['.repeat(depth)}${']'.repeat(depth)}`))
+      ),
       constructor: fc.anything(),
     },
     { requiredKeys: [] }

@@ -69,9 +69,10 @@ type Step =
   | { kind: 'post'; node: number; message: number }
   | { kind: 'relay'; pick: number; to: number }
 
-/** Logical messages: with a usable uniqueID (Phorge's), an unusable one, or none. */
+/** Logical messages: with a usable uniqueID (Phorge's), none, or an unusable one (refused). */
 const UNIQUE_IDS: unknown[] = ['U0', 'U1', 'U2', undefined, undefined, '', 7, null, 'x'.repeat(300)]
 const hasUsableId = (m: number): boolean => m === 0 || m === 1 || m === 2 || m === 6
+const isRefused = (m: number): boolean => m === 5 || m === 8
 
 describe('cluster delivery (property)', () => {
   it('delivers each message once per node, whatever copies arrive in whatever order', () => {
@@ -132,10 +133,15 @@ describe('cluster delivery (property)', () => {
             // Phorge may post a message again only when it carries a uniqueID (a retry);
             // without one, a second post is a different message as far as anyone can tell.
             if (posted.has(s.message) && !hasUsableId(s.message)) continue
-            posted.add(s.message)
             const value: Record<string, unknown> = { m: s.message, subscribers: ['P'] }
             if (UNIQUE_IDS[s.message] !== undefined) value.uniqueID = UNIQUE_IDS[s.message]
-            ingest(s.node, new TextEncoder().encode(JSON.stringify(value)))
+            const body = new TextEncoder().encode(JSON.stringify(value))
+            if (isRefused(s.message)) {
+              expect(() => parseMessage(body)).toThrow(/uniqueID/)
+              continue
+            }
+            posted.add(s.message)
+            ingest(s.node, body)
           } else if (outbox.length > 0) {
             const copy = outbox[s.pick % outbox.length] as Relayed
             if (s.to !== copy.from) ingest(s.to, copy.body)
@@ -145,8 +151,10 @@ describe('cluster delivery (property)', () => {
           const received = node.socket.frames().map((frame) => frame.m as number)
           expect(new Set(received).size).toBe(received.length)
           expect(new Set(received)).toEqual(node.shouldHave)
-          for (const frame of node.socket.frames())
-            expect(frame).not.toHaveProperty('tidings.origin')
+          // One identity per message everywhere: the posted uniqueID, or one drawn by its entry node.
+          for (const frame of node.socket.frames()) {
+            expect(['string', 'number']).toContain(typeof frame.uniqueID)
+          }
         }
       }),
       { seed: SEED, numRuns: PROPERTY_RUNS }

@@ -5,7 +5,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { handleFrame } from '../../src/client/frames.ts'
-import { takeFrame } from '../../src/client/rate-limit.ts'
+import { takeToken } from '../../src/client/token-bucket.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import type { Connection } from '../../src/hub/connection.ts'
 import { outboundFromValue } from '../../src/hub/outbound.ts'
@@ -114,7 +114,7 @@ describe('handleFrame (properties)', () => {
           checkIndex(connection)
           expect(connection.subs.size).toBeLessThanOrEqual(LIMIT)
           if (socket.closed) {
-            expect(socket.closed).toEqual({ code: 1008, reason: 'subscription limit exceeded' })
+            expect(socket.closed).toEqual({ code: 1008, reason: 'subscription_limit' })
             expect(connection.open).toBe(false)
             expect(connection.subs.size).toBe(0)
           }
@@ -166,7 +166,7 @@ describe('frame rate limit (properties)', () => {
           if (recent < perSecond) kept.push(t)
         }
         const { connection } = setup()
-        for (const t of kept) expect(takeFrame(connection, t, perSecond)).toBe(true)
+        for (const t of kept) expect(takeToken(connection.frames, t, perSecond)).toBe(true)
       }),
       { seed: SEED, numRuns: PROPERTY_RUNS }
     )
@@ -176,7 +176,7 @@ describe('frame rate limit (properties)', () => {
     fc.assert(
       fc.property(rate, times, (perSecond, at) => {
         const { connection } = setup()
-        const accepted = at.filter((t) => takeFrame(connection, t, perSecond))
+        const accepted = at.filter((t) => takeToken(connection.frames, t, perSecond))
         for (let i = 0; i < accepted.length; i++) {
           for (let j = i; j < accepted.length; j++) {
             const span = (accepted[j] as number) - (accepted[i] as number)

@@ -31,12 +31,12 @@ describe('createAdminApp', () => {
     const { tidings, post } = setup()
     const socket = new FakeSocket()
     tidings.hub.subscribe(tidings.hub.connect(socket, 'default'), ['P'])
-    const response = await post('{"key":"1","subscribers":["P"]}')
+    const response = await post('{"key":"1","subscribers":["P"],"uniqueID":"u1"}')
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toMatch(/application\/json/)
     expect(await response.json()).toEqual({ fingerprint: 'fpfpfpfpfpfpfpfp' })
     expect(socket.sent.map((m) => m.text)).toEqual([
-      '{"key":"1","subscribers":["P"],"touched":["fpfpfpfpfpfpfpfp"]}',
+      '{"key":"1","subscribers":["P"],"uniqueID":"u1","touched":["fpfpfpfpfpfpfpfp"]}',
     ])
   })
 
@@ -44,9 +44,9 @@ describe('createAdminApp', () => {
     const { tidings, post } = setup()
     const socket = new FakeSocket()
     tidings.hub.subscribe(tidings.hub.connect(socket, 'default'), ['P'])
-    await post('{"touched":["other"],"subscribers":["P"],"z":1}')
+    await post('{"touched":["other"],"subscribers":["P"],"z":1,"uniqueID":"u2"}')
     expect(socket.sent[0]?.text).toBe(
-      '{"touched":["other","fpfpfpfpfpfpfpfp"],"subscribers":["P"],"z":1}'
+      '{"touched":["other","fpfpfpfpfpfpfpfp"],"subscribers":["P"],"z":1,"uniqueID":"u2"}'
     )
   })
 

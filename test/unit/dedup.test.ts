@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { parseMessage } from '../../src/admin/body.ts'
 import { parseConfig } from '../../src/config/parse.ts'
-import { outboundFromValue } from '../../src/hub/outbound.ts'
 import { DedupCache } from '../../src/relay/dedup.ts'
-import { identify, ORIGIN_KEY, relayBody, takeOrigin } from '../../src/relay/envelope.ts'
+import { dedupKey, uniqueIdOf } from '../../src/relay/envelope.ts'
 import { Tidings } from '../../src/tidings.ts'
 import { LogLines, microScheduler, RecordingSocket } from '../helpers/cluster-fakes.ts'
 
@@ -44,44 +43,19 @@ describe('DedupCache', () => {
 })
 
 describe('envelope', () => {
-  it('identifies a message by its uniqueID, scoped to the instance', () => {
-    const a = identify('alpha', { uniqueID: 'U1' }, 'FP:1', undefined)
-    const b = identify('beta', { uniqueID: 'U1' }, undefined, undefined)
-    expect(a?.origin).toBeUndefined()
-    expect(a?.key).not.toBe(b?.key)
+  it('reads a uniqueID: a bounded non-empty string or a number; none when absent or null', () => {
+    expect(uniqueIdOf('U1')).toBe('U1')
+    expect(uniqueIdOf(42)).toBe('42')
+    expect(uniqueIdOf(undefined)).toBeUndefined()
+    expect(uniqueIdOf(null)).toBeUndefined()
+    for (const bad of ['', 'x'.repeat(257), { a: 1 }, ['U'], true, Number.NaN]) {
+      expect(uniqueIdOf(bad)).toBe(false)
+    }
   })
 
-  it('falls back to the origin id it arrived with, then to a fresh one, then to none', () => {
-    expect(identify('x', {}, 'FP:7', () => 'NEW:1')?.origin).toBe('FP:7')
-    expect(identify('x', { uniqueID: '' }, undefined, () => 'NEW:1')?.origin).toBe('NEW:1')
-    expect(identify('x', { uniqueID: null }, undefined, undefined)).toBeUndefined()
-  })
-
-  it('takes the origin key out of the message so local clients never see it', () => {
-    const value: Record<string, unknown> = { a: 1, [ORIGIN_KEY]: 'FP:3', subscribers: [] }
-    expect(takeOrigin(value)).toBe('FP:3')
-    expect(Object.keys(value)).toEqual(['a', 'subscribers'])
-    expect(takeOrigin({ [ORIGIN_KEY]: 42 })).toBe('42')
-    expect(takeOrigin({ [ORIGIN_KEY]: { nested: true } })).toBeUndefined()
-  })
-
-  it('relays the delivered bytes themselves when there is no origin id', () => {
-    const outbound = outboundFromValue({ uniqueID: 'U', subscribers: ['P'], touched: ['F'] })
-    expect(relayBody(outbound, undefined)).toBe(outbound.bytes)
-  })
-
-  it('appends the origin id as the last key of a byte-correct UTF-8 body', () => {
-    const outbound = outboundFromValue({ text: 'Grüße 🚀', subscribers: ['P'], touched: ['F'] })
-    const body = relayBody(outbound, 'FP:a')
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(body)
-    expect(JSON.parse(text)).toEqual({
-      text: 'Grüße 🚀',
-      subscribers: ['P'],
-      touched: ['F'],
-      [ORIGIN_KEY]: 'FP:a',
-    })
-    expect(body.byteLength).toBe(new TextEncoder().encode(text).byteLength)
-    expect(body.byteLength).toBeGreaterThan(text.length)
+  it('keys the dedup memory by instance and uniqueID', () => {
+    expect(dedupKey('alpha', 'U1')).not.toBe(dedupKey('beta', 'U1'))
+    expect(dedupKey('alpha', 'U1')).toBe(dedupKey('alpha', 'U1'))
   })
 })
 
@@ -126,26 +100,41 @@ describe('Tidings.ingest deduplication', () => {
     expect(tidings.duplicates).toBe(1)
   })
 
-  it('gives a message without uniqueID an origin id that peers see and local clients do not', () => {
+  it('gives a message without uniqueID a random one, the same for local clients and peers', () => {
     const { forwarded, socket, ingest } = node(true)
     ingest({ key: 'a', subscribers: ['P'] })
-    ingest({ key: 'b', subscribers: ['P'] })
-    expect(socket.frames()).toEqual([
-      { key: 'a', subscribers: ['P'], touched: ['FPFPFPFPFPFPFPFP'] },
-      { key: 'b', subscribers: ['P'], touched: ['FPFPFPFPFPFPFPFP'] },
-    ])
-    const origins = forwarded.map((f) => JSON.parse(f.text)[ORIGIN_KEY])
-    expect(origins).toEqual(['FPFPFPFPFPFPFPFP:1', 'FPFPFPFPFPFPFPFP:2'])
-    // A copy of "a" coming back by another path is recognised by its origin id.
-    expect(ingest({ key: 'a', subscribers: ['P'], touched: ['X'], [ORIGIN_KEY]: origins[0] })).toBe(
-      false
-    )
+    ingest({ key: 'a', subscribers: ['P'] })
+    const frames = socket.frames()
+    expect(frames).toHaveLength(2)
+    const ids = frames.map((frame) => frame.uniqueID as string)
+    for (const id of ids) expect(id).toMatch(/^[a-z2-7]{32}$/)
+    expect(ids[0]).not.toBe(ids[1])
+    expect(Object.keys(frames[0] as object)).toEqual(['key', 'subscribers', 'uniqueID', 'touched'])
+    // Peers get the very bytes local clients got, with no tidings-only key.
+    expect(forwarded.map((f) => JSON.parse(f.text))).toEqual(frames)
+    // A copy of the first coming back by another path is recognised by that uniqueID.
+    expect(ingest({ key: 'a', subscribers: ['P'], uniqueID: ids[0], touched: ['X'] })).toBe(false)
   })
 
-  it('adds no origin id on a node without peers (nothing to relay)', () => {
-    const { socket, ingest } = node(false)
-    ingest({ key: 'a', subscribers: ['P'] })
-    ingest({ key: 'a', subscribers: ['P'] })
-    expect(socket.sent).toHaveLength(2)
+  it('is not fooled by ids posted ahead of time: fresh ones cannot be guessed', () => {
+    const { socket, ingest } = node(true)
+    for (let n = 1; n <= 50; n++) {
+      ingest({ subscribers: [], 'tidings.origin': `FPFPFPFPFPFPFPFP:${n.toString(36)}` })
+      ingest({ subscribers: [], uniqueID: `FPFPFPFPFPFPFPFP:${n.toString(36)}` })
+    }
+    for (let n = 0; n < 20; n++) expect(ingest({ key: n, subscribers: ['P'] })).toBe(true)
+    expect(socket.sent).toHaveLength(20)
+  })
+
+  it('forgets a uniqueID again when delivery fails after it was recorded', () => {
+    const { tidings, socket, ingest } = node(true)
+    const publish = tidings.hub.publish.bind(tidings.hub)
+    tidings.hub.publish = () => {
+      throw new Error('boom')
+    }
+    expect(() => ingest({ uniqueID: 'W', subscribers: ['P'] })).toThrow('boom')
+    tidings.hub.publish = publish
+    expect(ingest({ uniqueID: 'W', subscribers: ['P'] })).toBe(true)
+    expect(socket.sent).toHaveLength(1)
   })
 })

@@ -14,12 +14,8 @@ function setup(limits: Record<string, number> = {}) {
     ],
     limits,
   })
-  const tidings = new Tidings({
-    config,
-    clock,
-    logger: new RecordingLogger(),
-    scheduler: new ManualScheduler(),
-  })
+  const scheduler = new ManualScheduler()
+  const tidings = new Tidings({ config, clock, logger: new RecordingLogger(), scheduler })
   const socket = new FakeSocket()
   const connection = tidings.hub.connect(socket, 'default')
   const send = (frame: unknown) =>
@@ -28,7 +24,7 @@ function setup(limits: Record<string, number> = {}) {
       connection,
       typeof frame === 'string' ? frame : JSON.stringify(frame)
     )
-  return { clock, tidings, socket, connection, send }
+  return { clock, tidings, socket, connection, send, scheduler }
 }
 
 describe('handleFrame', () => {
@@ -63,16 +59,18 @@ describe('handleFrame', () => {
   })
 
   it('replays with age 0 or missing as 60 s, bounded by the history window', () => {
-    const { clock, tidings, socket, connection, send } = setup()
+    const { clock, tidings, socket, connection, send, scheduler } = setup()
     send({ command: 'subscribe', data: ['P'] })
     tidings.hub.publish('default', ['P'], outboundFromValue({ n: 'old' }))
     clock.advance(30_000)
     tidings.hub.publish('default', ['P'], outboundFromValue({ n: 'new' }))
     socket.sent.length = 0
     send({ command: 'replay', data: { age: 0 } })
+    scheduler.runAll() // replays are served at the end of the turn
     expect(socket.frames().map((f) => f.n)).toEqual(['old', 'new'])
     socket.sent.length = 0
     send({ command: 'replay', data: { age: 1000 } })
+    scheduler.runAll()
     expect(socket.frames().map((f) => f.n)).toEqual(['new'])
     expect(tidings.hub.stats.replays).toBe(2)
     expect(connection.instance.messagesOut).toBe(2) // live deliveries only, not replays
@@ -84,7 +82,7 @@ describe('handleFrame', () => {
     send({ command: 'subscribe', data: ['a', 'b', 'c'] })
     expect(socket.closed).toBeUndefined()
     send({ command: 'subscribe', data: ['d'] })
-    expect(socket.closed).toEqual({ code: 1008, reason: 'subscription limit exceeded' })
+    expect(socket.closed).toEqual({ code: 1008, reason: 'subscription_limit' })
     expect(connection.open).toBe(false)
   })
 })

@@ -2,18 +2,16 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { CLOSE_SLOW_CONSUMER } from '../../src/close-codes.ts'
 import type { Connection } from '../../src/hub/connection.ts'
-import { Hub } from '../../src/hub/hub.ts'
 import { outboundFromValue } from '../../src/hub/outbound.ts'
 import type { Outbound } from '../../src/ports.ts'
-import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
+import { FakeSocket, ManualScheduler, RecordingLogger, testHub } from '../helpers/fakes.ts'
 
 const HISTORY = { size: 0, age: 60_000, bytes: 1024 }
 
 function setup(fanoutSlice = 2048, slowConsumerBytes = 4 * 1024 * 1024) {
   const scheduler = new ManualScheduler()
   const logger = new RecordingLogger()
-  const hub = new Hub({
-    clock: new FakeClock(),
+  const hub = testHub({
     logger,
     scheduler,
     limits: { subscriptionsPerConnection: 100, slowConsumerBytes, fanoutSlice },
@@ -102,13 +100,13 @@ describe('Hub fan-out', () => {
     const { hub, logger, join, keys } = setup(2048, 1024)
     const slow = join(['A'])
     const fine = join(['A'])
-    slow.socket.bufferedAmount = 1025
+    slow.socket.pending = 1025
     hub.publish('default', ['A'], message(1))
-    expect(slow.socket.closed).toEqual({ code: CLOSE_SLOW_CONSUMER, reason: 'slow consumer' })
+    expect(slow.socket.closed).toEqual({ code: CLOSE_SLOW_CONSUMER, reason: 'slow_consumer' })
     expect(slow.socket.sent).toEqual([])
     expect(hub.stats.slowConsumerCloses).toBe(1)
     expect(slow.connection.open).toBe(false)
-    expect(logger.lines.some((line) => line.includes('slow consumer'))).toBe(true)
+    expect(logger.lines.some((line) => line.includes('limits.slowConsumerBytes'))).toBe(true)
     hub.publish('default', ['A'], message(2))
     expect(keys(fine.socket)).toEqual([1, 2])
     expect(hub.stats.slowConsumerCloses).toBe(1)
@@ -119,7 +117,7 @@ describe('Hub fan-out', () => {
     const clients = Array.from({ length: 5 }, () => join(['A']))
     hub.publish('default', ['A'], message(1))
     hub.publish('default', ['A'], message(2))
-    ;(clients[3] as { socket: FakeSocket }).socket.bufferedAmount = 5000
+    ;(clients[3] as { socket: FakeSocket }).socket.pending = 5000
     scheduler.runAll()
     expect(clients.map(({ socket }) => keys(socket))).toEqual([[1, 2], [1, 2], [1, 2], [], [1, 2]])
     expect(clients[3]?.socket.closed?.code).toBe(CLOSE_SLOW_CONSUMER)

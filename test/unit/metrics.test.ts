@@ -22,13 +22,8 @@ function setup(ops: OpsOptions = {}) {
       { type: 'admin', port: 0 },
     ],
   })
-  const tidings = new Tidings({
-    config,
-    clock,
-    logger,
-    scheduler: new ManualScheduler(),
-    fingerprint: 'fpfpfpfpfpfpfpfp',
-  })
+  const scheduler = new ManualScheduler()
+  const tidings = new Tidings({ config, clock, logger, scheduler, fingerprint: 'fpfpfpfpfpfpfpfp' })
   const app = createAdminApp({ tidings, logger, bodyBytes: 4096, ops })
   const post = (body: string, instance = 'default') =>
     app.request(`/?instance=${instance}`, { method: 'POST', body })
@@ -39,7 +34,7 @@ function setup(ops: OpsOptions = {}) {
     const text = await response.text()
     return { text, families: parsePrometheus(text) }
   }
-  return { clock, tidings, app, post, scrape }
+  return { clock, tidings, app, post, scrape, scheduler }
 }
 
 function family(families: ParsedFamily[], name: string): ParsedFamily {
@@ -146,7 +141,7 @@ describe('GET /metrics', () => {
   })
 
   it('moves connections, subscriptions, messages, deliveries and rejects as traffic flows', async () => {
-    const { tidings, post, scrape } = setup()
+    const { tidings, post, scrape, scheduler } = setup()
     const sockets = [new FakeSocket(), new FakeSocket(), new FakeSocket()]
     const connections = sockets.map((socket) => tidings.hub.connect(socket, 'default'))
     tidings.hub.subscribe(connections[0]!, ['P1', 'P2'])
@@ -165,6 +160,7 @@ describe('GET /metrics', () => {
     expect((await post('not json')).status).toBe(400)
     handleFrame(tidings.frames, connections[2]!, '{"command":"nope"}')
     handleFrame(tidings.frames, connections[0]!, '{"command":"replay","data":{"age":1000}}')
+    scheduler.runAll()
     tidings.hub.disconnect(connections[2]!)
 
     ;({ families } = await scrape())
@@ -201,7 +197,7 @@ describe('GET /metrics', () => {
   it('counts slow-consumer closes', async () => {
     const { tidings, post, scrape } = setup()
     const slow = new FakeSocket()
-    slow.bufferedAmount = 64 * 1024 * 1024
+    slow.pending = 64 * 1024 * 1024
     tidings.hub.subscribe(tidings.hub.connect(slow, 'default'), ['P'])
     await post('{"subscribers":["P"]}')
     expect(slow.closed?.code).toBe(4008)

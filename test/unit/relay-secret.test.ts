@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { createAdminApp } from '../../src/admin/app.ts'
 import { parseConfig } from '../../src/config/parse.ts'
-import { isLoopbackAddress, SECRET_HEADER, secretMatches } from '../../src/relay/secret.ts'
+import { isLoopbackAddress } from '../../src/net/address.ts'
+import { SECRET_HEADER, secretMatches } from '../../src/relay/secret.ts'
 import { Tidings } from '../../src/tidings.ts'
 import { LogLines, microScheduler } from '../helpers/cluster-fakes.ts'
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config/parse.ts'
 import { fullJitter } from '../../src/relay/backoff.ts'
-import { Deque } from '../../src/relay/deque.ts'
 import { Relay } from '../../src/relay/relay.ts'
+import { Deque } from '../../src/util/deque.ts'
 import {
   FakeTime,
   FakeTransport,

@@ -12,9 +12,9 @@ import {
   type HibernatableSocket,
   SocketRegistry,
 } from '../../adapters/workers/registry.ts'
-import { Hub } from '../../src/hub/hub.ts'
+import type { Hub } from '../../src/hub/hub.ts'
 import { outboundFromValue } from '../../src/hub/outbound.ts'
-import { FakeClock, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
+import { RecordingLogger, testHub } from '../helpers/fakes.ts'
 
 class FakeWorkerSocket implements HibernatableSocket {
   attachment: unknown
@@ -39,10 +39,7 @@ class FakeWorkerSocket implements HibernatableSocket {
 }
 
 function newHub(subscriptionsPerConnection = 1000): Hub {
-  return new Hub({
-    clock: new FakeClock(),
-    logger: new RecordingLogger(),
-    scheduler: new ManualScheduler(),
+  return testHub({
     limits: { subscriptionsPerConnection, slowConsumerBytes: 1 << 20, fanoutSlice: 1000 },
     history: { size: 10, age: 60_000, bytes: 1 << 20 },
   })
@@ -127,7 +124,7 @@ describe('workers adapter: socket registry', () => {
     expect(ws.closed).toBeUndefined()
     expect(decodeAttachment(ws.attachment)?.subs).toHaveLength(400)
     frame(registry, hub, ws, 'subscribe', phids.slice(400))
-    expect(ws.closed).toEqual({ code: 1008, reason: 'subscription limit exceeded' })
+    expect(ws.closed).toEqual({ code: 1008, reason: 'subscription_bytes' })
     expect(hub.find('alpha')?.active).toBe(0)
     // What was stored is still the last state that fitted.
     expect(decodeAttachment(ws.attachment)?.subs).toHaveLength(400)

@@ -92,22 +92,27 @@ describe('workers adapter: relay with a Node server', { timeout: 60_000 }, () =>
     expect(edgeFingerprint).not.toBe(nodeFingerprint)
     expect(await onOtherShard.next(5000)).toEqual(relayed)
 
-    // And the reverse, without a uniqueID (relayed with an origin id, stripped for browsers).
+    // And the reverse, without a uniqueID: the Worker draws one, the same on every shard and peer.
     const fromEdge = await post(
       toWorker,
       { key: 'e1', subscribers: ['PHID-MIX'] },
       '?instance=mixed'
     )
     expect((fromEdge.json as { fingerprint: string }).fingerprint).toBe(edgeFingerprint)
-    expect(await onEdge.next()).toEqual({
+    const onEdgeFrame = await onEdge.next()
+    const uniqueID = onEdgeFrame.uniqueID as string
+    expect(uniqueID).toMatch(/^[a-z2-7]{32}$/)
+    expect(onEdgeFrame).toEqual({
       key: 'e1',
       subscribers: ['PHID-MIX'],
+      uniqueID,
       touched: [edgeFingerprint],
     })
-    expect((await onOtherShard.next()).key).toBe('e1')
+    expect(await onOtherShard.next()).toEqual(onEdgeFrame)
     expect(await onNode.next(5000)).toEqual({
       key: 'e1',
       subscribers: ['PHID-MIX'],
+      uniqueID,
       touched: [edgeFingerprint, nodeFingerprint],
     })
 
@@ -117,10 +122,10 @@ describe('workers adapter: relay with a Node server', { timeout: 60_000 }, () =>
     await Promise.all([onNode, onEdge, onOtherShard].map((client) => client.close()))
   })
 
-  it('keeps relaying with fresh origin ids after the Worker wakes from hibernation', async () => {
+  it('keeps relaying messages without a uniqueID after the Worker wakes from hibernation', async () => {
     const onNode = await subscriber(toNode, 'PHID-WAKE')
     const onEdge = await subscriber(toWorker, 'PHID-WAKE')
-    // No uniqueID: the Worker identifies the message to its peers by an origin id.
+    // No uniqueID: the Worker draws a random one for each message.
     await post(toWorker, { key: 'w1', subscribers: ['PHID-WAKE'] }, '?instance=mixed')
     expect((await onNode.next(5000)).key).toBe('w1')
     expect((await onEdge.next()).key).toBe('w1')
@@ -129,7 +134,7 @@ describe('workers adapter: relay with a Node server', { timeout: 60_000 }, () =>
     await sleep(IDLE_MS)
     const woken = await status(toWorker, 'mixed')
     expect(woken['shards.restored']).toContain(1)
-    // The node still remembers the first origin id; the woken shard must not reuse it.
+    // The node still remembers the first message's id; the second's is new.
     await post(toWorker, { key: 'w2', subscribers: ['PHID-WAKE'] }, '?instance=mixed')
     expect((await onEdge.next()).key).toBe('w2')
     expect((await onNode.next(5000)).key).toBe('w2')

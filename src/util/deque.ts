@@ -1,4 +1,4 @@
-/** A growable ring buffer: O(1) push, shift and unshift, for the per-peer relay queues. */
+/** A growable ring buffer: O(1) push, shift and unshift (relay queues, the history ledger). */
 
 export class Deque<T> {
   #items: (T | undefined)[]

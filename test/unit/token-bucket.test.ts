@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { handleFrame } from '../../src/client/frames.ts'
-import { FRAME_RATE_REASON, takeFrame } from '../../src/client/rate-limit.ts'
+import { takeToken } from '../../src/client/token-bucket.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { Tidings } from '../../src/tidings.ts'
 import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
@@ -25,19 +25,20 @@ function setup(framesPerSecond: number) {
 describe('frames per second per connection', () => {
   it('lets a burst of one second worth of frames through, then refills at the rate', () => {
     const { connection } = setup(5)
-    for (let i = 0; i < 5; i++) expect(takeFrame(connection, 0, 5)).toBe(true)
-    expect(takeFrame(connection, 0, 5)).toBe(false)
-    expect(takeFrame(connection, 199, 5)).toBe(false) // 0.995 of a token
-    expect(takeFrame(connection, 200, 5)).toBe(true)
-    expect(takeFrame(connection, 200, 5)).toBe(false)
+    const take = (at: number) => takeToken(connection.frames, at, 5)
+    for (let i = 0; i < 5; i++) expect(take(0)).toBe(true)
+    expect(take(0)).toBe(false)
+    expect(take(199)).toBe(false) // 0.995 of a token
+    expect(take(200)).toBe(true)
+    expect(take(200)).toBe(false)
     // A long pause refills the bucket, never beyond one second's worth.
-    for (let i = 0; i < 5; i++) expect(takeFrame(connection, 60_000, 5)).toBe(true)
-    expect(takeFrame(connection, 60_000, 5)).toBe(false)
+    for (let i = 0; i < 5; i++) expect(take(60_000)).toBe(true)
+    expect(take(60_000)).toBe(false)
   })
 
   it('does not limit when the rate is 0', () => {
     const { connection } = setup(5)
-    for (let i = 0; i < 10_000; i++) expect(takeFrame(connection, 0, 0)).toBe(true)
+    for (let i = 0; i < 10_000; i++) expect(takeToken(connection.frames, 0, 0)).toBe(true)
   })
 
   it('closes a connection that sends frames too fast with 1008, counts and logs it once', () => {
@@ -46,15 +47,16 @@ describe('frames per second per connection', () => {
     expect(socket.sent).toHaveLength(3)
     expect(socket.closed).toBeUndefined()
     ping()
-    expect(socket.closed).toEqual({ code: 1008, reason: FRAME_RATE_REASON })
-    expect(FRAME_RATE_REASON).toBe('frame rate limit exceeded')
+    expect(socket.closed).toEqual({ code: 1008, reason: 'frame_rate' })
     expect(connection.open).toBe(false)
     expect(tidings.limited.framesPerSecond).toBe(1)
     // Frames still in flight after the close are dropped, not answered or counted again.
     ping()
     expect(socket.sent).toHaveLength(3)
     expect(tidings.limited.framesPerSecond).toBe(1)
-    expect(logger.lines).toEqual([`${connection.label} Closed: ${FRAME_RATE_REASON}.`])
+    expect(logger.lines).toEqual([
+      `${connection.label} Closed with 1008: more frames per second than "limits.framesPerSecond".`,
+    ])
   })
 
   it('counts malformed frames against the rate like any other', () => {
