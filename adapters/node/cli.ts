@@ -7,6 +7,7 @@ import { ConfigError } from '../../src/errors.ts'
 import { loadConfig } from './config-file.ts'
 import { daemonStatus, reloadDaemon, startDaemon, stopDaemon } from './daemon.ts'
 import { StartupError } from './listen.ts'
+import { detachStderr } from './logger.ts'
 import { notify } from './notify.ts'
 import { run } from './run.ts'
 import { UsageError } from './usage.ts'
@@ -185,7 +186,11 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
         pidfile: child ? config.pidfile : undefined,
         configPath: loaded.path,
       })
-      process.send?.({ ready: true })
+      if (child) {
+        process.send?.({ ready: true })
+        // `tidings start` closes our stderr once it has this: never write to it again.
+        detachStderr()
+      }
       return stopped
     }
   }

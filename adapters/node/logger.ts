@@ -19,6 +19,25 @@ export interface NodeLoggerOptions {
   console?: ((line: string) => void) | undefined
 }
 
+/**
+ * stderr, until a daemon's parent has gone (detachStderr): after that its pipe is closed, and
+ * a write would fail with EPIPE.
+ */
+let stderrAttached = true
+
+function toStderr(line: string): void {
+  if (stderrAttached) process.stderr.write(`${line}\n`)
+}
+
+/**
+ * Stops writing to stderr (the daemon child, once `tidings start` has returned): log lines
+ * still go to the log files; anything else that writes to stderr later fails quietly.
+ */
+export function detachStderr(): void {
+  stderrAttached = false
+  process.stderr.on('error', () => {})
+}
+
 function openLog(path: string, index: number): WriteStream {
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 })
@@ -29,9 +48,7 @@ function openLog(path: string, index: number): WriteStream {
   }
   const stream = createWriteStream(path, { flags: 'a', mode: 0o664 })
   // A full disk or a revoked file must not take the server down; say so once on stderr.
-  stream.once('error', (error) =>
-    process.stderr.write(`tidings: cannot write log "${path}": ${error.message}\n`)
-  )
+  stream.once('error', (error) => toStderr(`tidings: cannot write log "${path}": ${error.message}`))
   return stream
 }
 
@@ -58,7 +75,7 @@ export class NodeLogger implements Logger {
       try {
         this.#streams.push(openLog(path, this.#streams.length))
       } catch (error) {
-        process.stderr.write(`tidings: cannot open log "${path}": ${(error as Error).message}\n`)
+        toStderr(`tidings: cannot open log "${path}": ${(error as Error).message}`)
       }
     }
     for (const stream of previous) stream.end()
@@ -86,7 +103,7 @@ export class NodeLogger implements Logger {
       if (stream.writable) stream.write(`${line}\n`)
     }
     if (this.#console) this.#console(line)
-    else if (level === 'warn') process.stderr.write(`${line}\n`)
+    else if (level === 'warn') toStderr(line)
   }
 
   /** Flushes and closes the log files. */

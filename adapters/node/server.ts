@@ -91,6 +91,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
           transport: options.peerTransport ?? new UndiciPeerTransport(config.relay),
           clock,
           logger,
+          log: tidings.log,
           scheduler,
           observe: latencies.observe,
         })
@@ -135,6 +136,11 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       ops: {
         ready: () => listening && !closing,
         atCapacity: () => admission.atCapacity,
+        connections: () => ({
+          held: admission.held,
+          handshaking: admission.handshaking,
+          ceiling: admission.ceiling,
+        }),
         draining: () => draining,
         peers: () => relayHealth(relay, latencies),
         runtime: () => runtime.summary(),

@@ -107,6 +107,7 @@ export class Shard {
             transport: options.transport,
             clock,
             logger: this.logger,
+            log: this.tidings.log,
             scheduler,
           })
         : undefined

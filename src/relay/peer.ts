@@ -4,6 +4,7 @@
  * (circuit.ts). It learns the peer's fingerprint from every receipt, as Aphlict does.
  */
 import type { RelayOptions } from '../config/schema.ts'
+import type { LogLimiter } from '../log-limiter.ts'
 import type { Clock, Logger, PeerAddress, PeerReply, PeerTransport } from '../ports.ts'
 import { Deque } from '../util/deque.ts'
 import { Circuit, type PeerState } from './circuit.ts'
@@ -30,6 +31,8 @@ export interface PeerContext {
   transport: PeerTransport
   clock: Clock
   logger: Logger
+  /** For lines a peer can cause again and again. */
+  log: LogLimiter
   timers: Timers
   tuning: PeerTuning
   /** This server's fingerprint: a receipt carrying it means the peer is us. */
@@ -253,10 +256,15 @@ export class Peer {
       this.markSelf()
       return
     }
-    this.context.logger.log(
-      previous === undefined
-        ? `Cluster peer ${this.label} has fingerprint "${fingerprint}".`
-        : `Cluster peer ${this.label} restarted: fingerprint "${previous}" is now "${fingerprint}".`
+    if (previous === undefined) {
+      this.context.logger.log(`Cluster peer ${this.label} has fingerprint "${fingerprint}".`)
+      return
+    }
+    // Rate-limited: a name that several servers answer behind (a load balancer) changes on
+    // every receipt.
+    this.context.log.log(
+      `peer-fingerprint:${this.label}`,
+      `Cluster peer ${this.label} restarted (or several servers answer at that address): fingerprint "${previous}" is now "${fingerprint}".`
     )
   }
 

@@ -4,6 +4,7 @@
  * on the way out. Runtime-free: the adapter supplies the PeerTransport.
  */
 import type { Config } from '../config/schema.ts'
+import { LogLimiter } from '../log-limiter.ts'
 import type { Clock, Logger, PeerAddress, PeerTransport, Scheduler } from '../ports.ts'
 import type { Forwarder } from '../tidings.ts'
 import { Peer, type PeerStatus, type PeerTuning } from './peer.ts'
@@ -17,6 +18,8 @@ export interface RelayOptions {
   transport: PeerTransport
   clock: Clock
   logger: Logger
+  /** Rate-limited lines (a node passes its own, Tidings.log); one is made when absent. */
+  log?: LogLimiter
   scheduler: Scheduler
   timers?: Timers
   random?: () => number
@@ -47,6 +50,7 @@ export class Relay implements Forwarder {
       transport: options.transport,
       clock: options.clock,
       logger: options.logger,
+      log: options.log ?? new LogLimiter(options.logger, options.clock),
       timers: this.#timers,
       tuning,
       selfFingerprint: options.fingerprint,

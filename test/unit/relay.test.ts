@@ -95,11 +95,27 @@ describe('Relay', () => {
     expect(statusOf(relay, A)?.fingerprint).toBe('SECOND')
     expect(logger.lines.filter((l) => l.includes('fingerprint'))).toEqual([
       `Cluster peer ${A} has fingerprint "FIRST".`,
-      `Cluster peer ${A} restarted: fingerprint "FIRST" is now "SECOND".`,
+      `Cluster peer ${A} restarted (or several servers answer at that address): fingerprint "FIRST" is now "SECOND".`,
     ])
     send(['ORIGIN', 'SECOND'])
     await settle()
     expect(transport.calls).toHaveLength(4)
+  })
+
+  it('logs a peer whose fingerprint changes on every receipt once per interval, not per message', async () => {
+    const { relay, transport, logger, send } = setup({}, [
+      { host: 'lb.example', port: 22281, protocol: 'http' },
+    ])
+    let n = 0
+    // A load-balanced name: every answer comes from another server.
+    transport.auto = () => receipt(`FP${n++}`)
+    for (let i = 0; i < 40; i++) {
+      send()
+      await settle()
+    }
+    const changes = logger.lines.filter((line) => line.includes('is now'))
+    expect(changes).toHaveLength(1)
+    expect(relay.status()[0]?.relayed).toBe(40)
   })
 
   it('recognises itself from its own receipt and never relays to that entry again', async () => {
