@@ -158,7 +158,7 @@ export function coreFamilies(stats: NodeStats): MetricFamily[] {
     single(
       'tidings_ready',
       'gauge',
-      'Whether the node accepts new client sockets (listening, not draining).',
+      'Whether the node accepts new client sockets (listening, not draining, not at its connection ceiling).',
       stats.ready ? 1 : 0
     ),
     single(
@@ -272,6 +272,43 @@ export function coreFamilies(stats: NodeStats): MetricFamily[] {
         value: count,
       })),
     },
+    ...budgetFamilies(stats.budgets),
     ...relayFamilies(stats.peers),
+  ]
+}
+
+function budgetFamilies(budgets: NodeStats['budgets']): MetricFamily[] {
+  return [
+    single(
+      'tidings_client_connections_held',
+      'gauge',
+      'Client connections the process holds, upgraded or not (against limits.connections).',
+      budgets.connections
+    ),
+    single(
+      'tidings_client_connection_ceiling',
+      'gauge',
+      'The most client connections the process takes (limits.connections, or the descriptor limit less a reserve); 0 for none.',
+      budgets.connectionCeiling
+    ),
+    single(
+      'tidings_client_handshakes',
+      'gauge',
+      'Client connections still upgrading (each closed after limits.handshakeTimeout).',
+      budgets.handshakes
+    ),
+    single('tidings_instances', 'gauge', 'Live instances (limits.instances).', budgets.instances),
+    single(
+      'tidings_history_total_bytes',
+      'gauge',
+      'Cost of the replay history of all instances together (limits.historyBytes).',
+      budgets.historyBytes
+    ),
+    single(
+      'tidings_output_waiting_bytes',
+      'gauge',
+      'Output waiting on backed-up sockets at the last check (limits.outputBytes).',
+      budgets.outputBytes
+    ),
   ]
 }

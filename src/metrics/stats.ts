@@ -70,6 +70,20 @@ export interface NodeStats {
   }
   /** Refusals and closes per limit (Tidings.limited), e.g. `{ connectionsPerIp: 3 }`. */
   limited: Record<string, number>
+  /** What remote parties make the process hold now, against the process-wide budgets. */
+  budgets: {
+    /** Client connections held (upgraded or not), and the ceiling (0: none). */
+    connections: number
+    connectionCeiling: number
+    /** Client connections still upgrading. */
+    handshakes: number
+    /** Live instances. */
+    instances: number
+    /** Cost of all replay history (limits.historyBytes). */
+    historyBytes: number
+    /** Output waiting on sockets with more than a little waiting, as of the last check (limits.outputBytes). */
+    outputBytes: number
+  }
   instances: InstanceStats[]
   peers: PeerHealth[]
   runtime: RuntimeSummary
@@ -82,6 +96,8 @@ export interface StatsSources {
   draining?: () => boolean
   /** At the client connection ceiling: new connections are refused. */
   atCapacity?: () => boolean
+  /** Client connections held, still upgrading, and the ceiling (runtimes that see TCP). */
+  connections?: () => { held: number; handshaking: number; ceiling: number }
   peers?: () => readonly PeerHealth[]
   runtime?: () => RuntimeSummary
 }
@@ -114,12 +130,14 @@ export function collectStats(tidings: Tidings, sources: StatsSources = {}): Node
     instances.reduce((total, instance) => total + pick(instance), 0)
   const { stats } = tidings.hub
   const draining = sources.draining?.() ?? false
+  const connections = sources.connections?.()
+  const totalsConnections = sum((i) => i.connections)
   return {
     time: now,
     startedAt: tidings.startedAt,
     fingerprint: tidings.fingerprint,
     version: STATUS_VERSION,
-    ready: (sources.ready?.() ?? true) && !draining,
+    ready: (sources.ready?.() ?? true) && !draining && !(sources.atCapacity?.() ?? false),
     draining,
     totals: {
       connections: sum((i) => i.connections),
@@ -136,6 +154,14 @@ export function collectStats(tidings: Tidings, sources: StatsSources = {}): Node
       loops: tidings.loops,
     },
     limited: { ...tidings.limited },
+    budgets: {
+      connections: connections?.held ?? totalsConnections,
+      connectionCeiling: connections?.ceiling ?? 0,
+      handshakes: connections?.handshaking ?? 0,
+      instances: tidings.hub.count,
+      historyBytes: tidings.hub.ledger.bytes,
+      outputBytes: tidings.hub.output.waiting,
+    },
     instances,
     peers: [...(sources.peers?.() ?? [])],
     runtime: sources.runtime?.() ?? {},
