@@ -11,9 +11,11 @@
  * every check holds, 1 otherwise. `fuzz()` is also called by test/node/fuzz-short.test.ts.
  */
 import { pathToFileURL } from 'node:url'
+import { fdCount, HOSTILE_TARGETS } from './hardening/attacks.ts'
 import {
   FuzzClient,
   handshake,
+  hostileUpgrade,
   mangledWsFrame,
   mutatedHttpRequest,
   PING,
@@ -65,6 +67,10 @@ export interface FuzzReport {
     rawFrames: number
     handshakes: number
     expectedCloses: Record<string, number>
+    /** Hostile upgrade requests, how many were cut short, and any the server left hanging. */
+    upgrades: number
+    upgradesCut: number
+    upgradesHanging: number
   }
   posts: {
     sent: number
@@ -85,6 +91,11 @@ const BODY_BYTES = 16 * 1024
 const SUBSCRIPTIONS = 200
 const BATCH = 100
 const CLIENT_PATHS = ['/', '/~fuzz1/', '/~fuzz2/']
+/** Connections held through the whole run, so tracked instances keep their counters. */
+const KEEPERS = ['/', '/~fuzz1/', '/~fuzz2/', '/~raw/']
+/** Cut-short upgrades end at the handshake deadline, checked on the server's 1 s sweep. */
+const HANDSHAKE_TIMEOUT_MS = 1000
+const UPGRADE_WAIT_MS = HANDSHAKE_TIMEOUT_MS + 1000 + 3000
 
 class Run {
   readonly failures: string[] = []
@@ -101,7 +112,16 @@ class Run {
     this.report = {
       ok: false,
       failures: this.failures,
-      frames: { sent: 0, pings: 0, rawFrames: 0, handshakes: 0, expectedCloses: {} },
+      frames: {
+        sent: 0,
+        pings: 0,
+        rawFrames: 0,
+        handshakes: 0,
+        expectedCloses: {},
+        upgrades: 0,
+        upgradesCut: 0,
+        upgradesHanging: 0,
+      },
       posts: { sent: 0, raw: 0, statuses: {}, accepted: {}, oversizeResets: 0, rawUnknown: 0 },
       rss: { baseline: 0, peak: 0, final: 0 },
       heap: { baseline: 0, final: 0 },
@@ -118,6 +138,9 @@ class Run {
       rawFrames: 0,
       handshakes: 0,
       expectedCloses: {},
+      upgrades: 0,
+      upgradesCut: 0,
+      upgradesHanging: 0,
     })
     Object.assign(this.report.posts, {
       sent: 0,
@@ -248,6 +271,32 @@ class Run {
     }
   }
 
+  /**
+   * Hostile upgrade requests on raw sockets (scripts/hardening/fuzz-clients.ts): each one must
+   * be answered, or, cut short, closed by the server at the handshake deadline.
+   */
+  async upgrades(total: number, random: Random): Promise<void> {
+    const port = Number(new URL(this.server.clientUrl).port)
+    const worker = async (): Promise<void> => {
+      while (this.report.frames.upgrades < total && !this.late) {
+        this.report.frames.upgrades++
+        const { request, complete } = hostileUpgrade(random, HOSTILE_TARGETS)
+        if (!complete) this.report.frames.upgradesCut++
+        const exchange = await rawExchange(port, request, UPGRADE_WAIT_MS, false)
+        // Upgraded (101) sockets stay open, as WebSockets do: answered all the same.
+        if (exchange.timedOut && exchange.response === '') {
+          this.report.frames.upgradesHanging++
+          this.fail(
+            `an upgrade was neither answered nor closed in ${UPGRADE_WAIT_MS} ms: ${JSON.stringify(request.toString('latin1').slice(0, 120))}`
+          )
+        } else if (/^HTTP\/1\.1 5(?!01|03)\d\d/.test(exchange.response)) {
+          this.fail(`an upgrade was answered ${exchange.response.slice(0, 40)}`)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: 8 }, worker))
+  }
+
   count(statusCode: number | string): void {
     const key = String(statusCode)
     this.report.posts.statuses[key] = (this.report.posts.statuses[key] ?? 0) + 1
@@ -331,6 +380,30 @@ class Run {
   }
 }
 
+/**
+ * Once the clients are gone the server holds exactly the keepers: no connection, handshake or
+ * descriptor left over from any request (within the handshake deadline and a sweep).
+ */
+async function checkReleased(run: Run, fdsBefore: number): Promise<void> {
+  const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS + 5000
+  let budgets = { connections: -1, handshakes: -1 }
+  let fds = Number.POSITIVE_INFINITY
+  while (Date.now() < deadline) {
+    const response = await fetch(`${run.server.adminUrl}/stats.json`, {
+      signal: AbortSignal.timeout(5000),
+    })
+    budgets = ((await response.json()) as { budgets: typeof budgets }).budgets
+    fds = fdCount(run.server.pid)
+    // Two descriptors of slack: keep-alive connections to the admin port (this very request).
+    const released = budgets.connections === KEEPERS.length && budgets.handshakes === 0
+    if (released && fds <= fdsBefore + 2) return
+    await sleep(100)
+  }
+  run.fail(
+    `the server still holds ${budgets.connections} client connections (${budgets.handshakes} handshaking) and ${fds} descriptors after every client left; expected ${KEEPERS.length} and at most ${fdsBefore + 2}`
+  )
+}
+
 /** After `settleMs` idle: the live heap after full GCs, and the lowest RSS of a few samples. */
 async function settled(run: Run, settleMs: number): Promise<{ rss: number; heap: number }> {
   await sleep(settleMs)
@@ -399,6 +472,7 @@ export async function fuzz(partial: Partial<FuzzOptions> = {}): Promise<FuzzRepo
         framesPerSecond: 0,
         // The fuzzer's clients all come from 127.0.0.1, many upgrading at once.
         handshakesPerIp: 0,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       },
       history: { age: 2000 },
     },
@@ -408,9 +482,7 @@ export async function fuzz(partial: Partial<FuzzOptions> = {}): Promise<FuzzRepo
   server.watch(crashes)
   // Tracked instances must outlive the run, or the sweep would forget their counters.
   const keepers = await Promise.all(
-    ['/', '/~fuzz1/', '/~fuzz2/', '/~raw/'].map((path) =>
-      FuzzClient.open(`${server.clientUrl}${path}`)
-    )
+    KEEPERS.map((path) => FuzzClient.open(`${server.clientUrl}${path}`))
   )
   try {
     log(`fuzz: server pid ${server.pid}, seed ${options.seed}; warming up`)
@@ -424,9 +496,11 @@ export async function fuzz(partial: Partial<FuzzOptions> = {}): Promise<FuzzRepo
       `fuzz: baseline RSS ${mb(baseline.rss)}, heap ${mb(baseline.heap)}; ${options.frames} frames on ${options.connections} connections, ${options.posts} requests`
     )
     const sampler = setInterval(() => server.alive() && run.sampleRss(), 500)
+    const fds = fdCount(server.pid)
     await Promise.all([
       run.frames(options.frames, options.connections, true, 3000),
       run.rawFrames(Math.ceil(options.frames / 50), run.stream(4000)),
+      run.upgrades(Math.ceil(options.frames / 50), run.stream(6000)),
       run.posts(options.posts, 5000),
     ])
     clearInterval(sampler)
@@ -450,6 +524,7 @@ export async function fuzz(partial: Partial<FuzzOptions> = {}): Promise<FuzzRepo
     if (active < open)
       run.fail(`clients.active for fuzz1 is ${active}, below the ${open} connections still open`)
     for (const client of run.clients) await client.close()
+    await checkReleased(run, fds)
     if (server.count(crashes) > 0) {
       run.fail(
         `the server logged a crash or an internal error:\n${server.matches(crashes).join('\n')}`
@@ -494,6 +569,7 @@ export function summary(report: FuzzReport): string {
   return [
     `fuzz ${report.ok ? 'PASSED' : 'FAILED'} in ${report.seconds.toFixed(1)} s`,
     `  frames: ${frames.sent} over WebSocket (${frames.pings} pings), ${frames.rawFrames} mangled on ${frames.handshakes} raw handshakes; expected closes ${JSON.stringify(frames.expectedCloses)}`,
+    `  upgrades: ${frames.upgrades} hostile (${frames.upgradesCut} cut short), ${frames.upgradesHanging} left hanging; connections, handshakes and descriptors back to the keepers' after`,
     `  requests: ${posts.sent} over HTTP + ${posts.raw} raw; statuses ${JSON.stringify(posts.statuses)}; oversize cut off ${posts.oversizeResets}; raw unknown ${posts.rawUnknown}`,
     `  accepted: ${JSON.stringify(posts.accepted)} (matches /status/ messages.in)`,
     `  RSS: baseline ${mb(rss.baseline)}, peak ${mb(rss.peak)}, final ${mb(rss.final)}; live heap after GC: baseline ${mb(report.heap.baseline)}, final ${mb(report.heap.final)}`,

@@ -16,6 +16,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { HOSTILE_TARGETS } from './hardening/attacks.ts'
+import { hostileUpgrade, rawExchange } from './hardening/fuzz-clients.ts'
 import { flags, MB, mb, rssOf, sleep, startTidings, status } from './hardening/node.ts'
 import { Random } from './hardening/random.ts'
 import {
@@ -75,12 +77,18 @@ export interface SoakReport {
   growth: { heap: number; rss: number; judged: number }
   published: { ok: number; failed: number; perSecond: number }
   fleet: FleetStats
+  /** Hostile upgrades sent alongside the load, how many were cut short, any left hanging. */
+  upgrades: { sent: number; cut: number; hanging: number }
   seconds: number
 }
 
 const FLEET = fileURLToPath(new URL('./hardening/soak-fleet.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DEADLINE_MS = 5000
+/** Cut-short hostile upgrades are closed at this deadline (checked on the server's 1 s sweep). */
+const HANDSHAKE_TIMEOUT_MS = 2000
+const UPGRADE_WAIT_MS = HANDSHAKE_TIMEOUT_MS + 1000 + 3000
+const UPGRADES_PER_SECOND = 5
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
@@ -183,12 +191,17 @@ export async function soak(partial: Partial<SoakOptions> = {}): Promise<SoakRepo
     config: {
       ...config,
       // The fleet opens every connection at once from 127.0.0.1, as no browser population does.
-      limits: { handshakesPerIp: 0, ...(config.limits as Record<string, unknown> | undefined) },
+      limits: {
+        handshakesPerIp: 0,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        ...(config.limits as Record<string, unknown> | undefined),
+      },
     },
   })
   const shards = Array.from({ length: options.shards }, () => new Shard(totalMs))
   const samples: MemoryPoint[] = []
   const published = { ok: 0, failed: 0, perSecond: 0 }
+  const upgrades = { sent: 0, cut: 0, hanging: 0 }
   let fleet = sum([])
   const hardStop = setTimeout(() => {
     fail(`hard time limit of ${Math.round(totalMs / 1000)} s reached`)
@@ -288,6 +301,29 @@ export async function soak(partial: Partial<SoakOptions> = {}): Promise<SoakRepo
       while (inFlight > 0) await sleep(20)
     })()
 
+    // A trickle of hostile upgrades (bad targets, junk headers, requests cut short) the whole
+    // time: each must be answered or closed, and none may stay counted once it is gone.
+    const hostile = (async () => {
+      const port = Number(new URL(server.clientUrl).port)
+      const hostileRandom = new Random(options.seed * 7 + 3)
+      const inFlight = new Set<Promise<void>>()
+      while (Date.now() < loadEnd && server.alive()) {
+        const { request, complete } = hostileUpgrade(hostileRandom, HOSTILE_TARGETS)
+        upgrades.sent++
+        if (!complete) upgrades.cut++
+        const exchange = rawExchange(port, request, UPGRADE_WAIT_MS, false).then((result) => {
+          if (result.timedOut && result.response === '') {
+            upgrades.hanging++
+            fail(`a hostile upgrade was neither answered nor closed in ${UPGRADE_WAIT_MS} ms`)
+          }
+        })
+        inFlight.add(exchange)
+        void exchange.then(() => inFlight.delete(exchange))
+        await sleep(1000 / UPGRADES_PER_SECOND)
+      }
+      await Promise.all(inFlight)
+    })()
+
     const sampleOnce = async (): Promise<void> => {
       const memory = await server.memory(true)
       const rss = rssOf(server.pid)
@@ -310,12 +346,14 @@ export async function soak(partial: Partial<SoakOptions> = {}): Promise<SoakRepo
       if (Date.now() <= loadEnd + 1000) await sampleOnce()
     }
     await publisher
+    await hostile
     published.perSecond = published.ok / ((Date.now() - loadStart) / 1000)
     await sleep(DEADLINE_MS + 1000)
     clearInterval(flush)
     for (const shard of shards) shard.send({ type: 'announce', messages: announcements.splice(0) })
     if (!server.alive()) throw new Error('the server exited')
     fleet = sum(await Promise.all(shards.map((shard) => shard.stop())))
+    await checkReleased(server.adminUrl, fail)
   } catch (error) {
     fail(`aborted: ${(error as Error).message}`)
   } finally {
@@ -358,8 +396,24 @@ export async function soak(partial: Partial<SoakOptions> = {}): Promise<SoakRepo
     growth,
     published,
     fleet,
+    upgrades,
     seconds: (Date.now() - started) / 1000,
   }
+}
+
+/** With every client gone, the server holds no client connection and no handshake. */
+async function checkReleased(adminUrl: string, fail: (message: string) => void): Promise<void> {
+  const deadline = Date.now() + HANDSHAKE_TIMEOUT_MS + 5000
+  let budgets = { connections: -1, handshakes: -1 }
+  while (Date.now() < deadline) {
+    const response = await fetch(`${adminUrl}/stats.json`, { signal: AbortSignal.timeout(5000) })
+    budgets = ((await response.json()) as { budgets: typeof budgets }).budgets
+    if (budgets.connections === 0 && budgets.handshakes === 0) return
+    await sleep(200)
+  }
+  fail(
+    `the server still holds ${budgets.connections} client connections (${budgets.handshakes} handshaking) after every client left`
+  )
 }
 
 export function summary(report: SoakReport): string {
@@ -370,6 +424,7 @@ export function summary(report: SoakReport): string {
     `soak ${report.ok ? 'PASSED' : 'FAILED'} in ${report.seconds.toFixed(0)} s`,
     `  published ${published.ok} (${published.perSecond.toFixed(1)}/s), failed ${published.failed}`,
     `  clients: opened ${fleet.opened}, churned ${fleet.churned}, resubscribed ${fleet.resubscribed}, closed by the server ${fleet.unexpectedCloses}`,
+    `  hostile upgrades: ${report.upgrades.sent} (${report.upgrades.cut} cut short), ${report.upgrades.hanging} left hanging; no connection or handshake held after the clients left`,
     `  deliveries: ${fleet.received} received; ${fleet.expected} owed to connected subscribers, ${fleet.missing} missing, ${fleet.duplicates} duplicated`,
     `  memory: RSS ${mb(first?.rss ?? 0)} → ${mb(last?.rss ?? 0)}, live heap ${mb(first?.heap ?? 0)} → ${mb(last?.heap ?? 0)}; growth after warm-up (${growth.judged} samples): heap ${(growth.heap * 100).toFixed(1)} %, RSS ${(growth.rss * 100).toFixed(1)} %`,
     ...report.failures.map((failure) => `  FAIL ${failure}`),

@@ -89,11 +89,15 @@ export class FuzzClient {
   }
 }
 
-/** Writes `request` on a fresh TCP connection, reads until the server closes (or `timeoutMs`). */
+/**
+ * Writes `request` on a fresh TCP connection, reads until the server closes (or `timeoutMs`).
+ * With `end` false the client never half-closes: only the server can end the exchange.
+ */
 export function rawExchange(
   port: number,
   request: Buffer,
-  timeoutMs: number
+  timeoutMs: number,
+  end = true
 ): Promise<{ response: string; timedOut: boolean; error?: string }> {
   return new Promise((resolve) => {
     const socket = netConnect({ host: '127.0.0.1', port })
@@ -118,7 +122,7 @@ export function rawExchange(
       // The server may reset a connection it refused while we were still writing.
       finish(false, error.code ?? error.message)
     })
-    socket.on('connect', () => socket.end(request))
+    socket.on('connect', () => (end ? socket.end(request) : socket.write(request)))
   })
 }
 
@@ -224,6 +228,44 @@ export function mangledWsFrame(random: Random, payload: Buffer): Buffer {
   if (masked)
     for (let i = 0; i < body.length; i++) body[i] = (body[i] as number) ^ (mask[i % 4] as number)
   return Buffer.concat(masked ? [header, mask, body] : [header, body])
+}
+
+/**
+ * An upgrade request aimed at the upgrade path itself: hostile targets (ones that broke URL
+ * parsing, absolute forms, random bytes), random header lines, and often cut short before
+ * the blank line, so only the handshake deadline ends it.
+ */
+export function hostileUpgrade(
+  random: Random,
+  targets: readonly string[]
+): { request: Buffer; complete: boolean } {
+  const target = random.chance(0.5)
+    ? random.pick(targets)
+    : random.chance(0.5)
+      ? `/${random.text(1 + random.int(60))}`
+      : random.text(1 + random.int(20))
+  const lines = [
+    `${random.pick(['GET', 'GET', 'POST', 'G\u00e9T'])} ${target} ${random.pick(['HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/2'])}`,
+    'Host: 127.0.0.1',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+    'Sec-WebSocket-Version: 13',
+  ]
+  for (let i = random.int(4); i > 0; i--) {
+    lines.splice(
+      1 + random.int(lines.length - 1),
+      0,
+      `${random.text(1 + random.int(12))}: ${random.text(random.int(40))}`
+    )
+  }
+  if (random.chance(0.2)) lines.push(`X-Forwarded-For: ${random.text(random.int(30))}`)
+  if (random.chance(0.2)) lines.push(`Origin: ${random.text(random.int(30))}`)
+  const complete = !random.chance(0.25)
+  return {
+    request: Buffer.from(`${lines.join('\r\n')}\r\n${complete ? '\r\n' : ''}`, 'latin1'),
+    complete,
+  }
 }
 
 /** A WebSocket handshake request, sometimes mangled (bad key, version, path or headers). */

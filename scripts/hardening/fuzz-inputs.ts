@@ -20,7 +20,7 @@ function ids(random: Random, max = 5): unknown[] {
   return Array.from({ length: random.int(max + 1) }, () =>
     random.chance(0.9)
       ? random.pick(ID_POOL)
-      : random.pick([7, -1, 1e21, '', '__proto__', 'x'.repeat(300)])
+      : random.pick([7, -1, 1e21, '', '__proto__', 'x'.repeat(250)])
   )
 }
 
@@ -58,7 +58,11 @@ function hostileFrame(random: Random): Buffer {
     case 4:
       return Buffer.from('{"command":"ping","command":"subscribe","data":[1e999]}')
     case 5:
-      return encode({ command: 'subscribe', data: ['x'.repeat(1 + random.int(10_000))] })
+      // Mostly within limits.idBytes (256), sometimes far past it (a 1008 close).
+      return encode({
+        command: 'subscribe',
+        data: ['x'.repeat(1 + random.int(random.chance(0.9) ? 256 : 10_000))],
+      })
     case 6:
       return Buffer.from(
         `{"command":"replay","data":{"age":${random.pick(['1e400', '-1e400', 'NaN', '0x10', '1'])}}}`

@@ -27,5 +27,9 @@ describe('fuzz (short)', () => {
     expect(Object.values(report.posts.accepted).reduce((a, b) => a + b, 0)).toBeGreaterThan(500)
     expect(report.posts.statuses['413']).toBeGreaterThan(0)
     expect(report.frames.expectedCloses['1009']).toBeGreaterThan(0)
+    // Hostile upgrades: answered or closed, and nothing held once the clients left.
+    expect(report.frames.upgrades).toBeGreaterThan(100)
+    expect(report.frames.upgradesCut).toBeGreaterThan(0)
+    expect(report.frames.upgradesHanging).toBe(0)
   })
 })

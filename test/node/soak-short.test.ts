@@ -1,9 +1,10 @@
 /**
  * The short, seeded version of `npm run soak`, so CI runs it: 500 clients in two child
  * processes churning and resubscribing under a steady publisher for 30 s against a real
- * `tidings run` on 127.0.0.1. It fails on any owed delivery that does not arrive (or arrives
- * twice), a client closed by the server, a failed POST, or live-heap / RSS growth after
- * warm-up. History and dedup memory are shortened so they fill up within the warm-up.
+ * `tidings run` on 127.0.0.1, with a trickle of hostile upgrades alongside. It fails on any
+ * owed delivery that does not arrive (or arrives twice), a client closed by the server, a
+ * failed POST, an upgrade left hanging or a connection still held once the clients left, or
+ * live-heap / RSS growth after warm-up. History and dedup memory are shortened so they fill up within the warm-up.
  */
 import { describe, expect, it } from 'vitest'
 import { soak, summary } from '../../scripts/soak.ts'
@@ -33,5 +34,9 @@ describe('soak (short)', () => {
     expect(report.fleet.churned).toBeGreaterThan(100)
     expect(report.fleet.resubscribed).toBeGreaterThan(100)
     expect(report.growth.judged).toBeGreaterThanOrEqual(8)
+    // Hostile upgrades ran alongside, some cut short; none was left hanging.
+    expect(report.upgrades.sent).toBeGreaterThan(50)
+    expect(report.upgrades.cut).toBeGreaterThan(0)
+    expect(report.upgrades.hanging).toBe(0)
   })
 })
