@@ -17,8 +17,8 @@ import { gzipSync } from 'node:zlib'
 import { type BuildOptions, build } from 'esbuild'
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../..')
-const BROWSER_ENTRY = join(ROOT, 'src/clients/browser.ts')
-const PUBLISHER_ENTRY = join(ROOT, 'src/clients/publisher.ts')
+const BROWSER_ENTRY = join(ROOT, 'clients/browser.ts')
+const PUBLISHER_ENTRY = join(ROOT, 'clients/publisher.ts')
 
 /** Shared esbuild settings: one self-contained file per entry, for browsers, Workers, Deno, Node. */
 const common: BuildOptions = {
@@ -68,7 +68,7 @@ function emitDeclarations(outdir: string): void {
       '--outDir',
       types,
       '--rootDir',
-      join(ROOT, 'src'),
+      ROOT,
       '--target',
       'ES2022',
       '--module',

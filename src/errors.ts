@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'at_capacity'
   | 'unavailable'
   | 'internal_error'
+  | 'config_invalid'
 
 export type ErrorStatus = 400 | 401 | 403 | 413 | 429 | 500 | 503
 

@@ -4,11 +4,12 @@
  * Adapters build one per process (Node) or per Durable Object (Workers).
  */
 import type { AdminMessage } from './admin/body.ts'
+import { ensureUniqueId } from './admin/publish.ts'
 import type { FrameContext } from './client/frames.ts'
 import type { Config } from './config/schema.ts'
 import { RequestError } from './errors.ts'
-import { generateFingerprint, generateUniqueId } from './fingerprint.ts'
-import { Hub } from './hub/hub.ts'
+import { generateFingerprint } from './fingerprint.ts'
+import { Hub, type HubEvents } from './hub/hub.ts'
 import { outboundFromValue } from './hub/outbound.ts'
 import { type LimitStats, newLimitStats } from './limit-stats.ts'
 import { LogLimiter } from './log-limiter.ts'
@@ -30,6 +31,8 @@ export interface TidingsOptions {
   dedup?: DedupOptions
   /** Where rate-limited lines go; one is made on `logger` when absent. */
   log?: LogLimiter
+  /** Told what the hub keeps and whom it accepts and loses (see HubEvents). */
+  events?: HubEvents
 }
 
 /** Hands accepted messages on to the cluster (see src/relay). */
@@ -65,7 +68,7 @@ export class Tidings {
   readonly rejected: RejectStats = { badBodies: 0, badFrames: 0 }
   /** Refusals and closes per limit (connections, frames, subscriptions, bodies). */
   readonly limited: LimitStats = newLimitStats()
-  readonly frames: FrameContext
+  readonly frameContext: FrameContext
   forwarder: Forwarder | undefined
   /** Messages dropped because this node had already accepted them (same uniqueID). */
   duplicates = 0
@@ -74,9 +77,11 @@ export class Tidings {
   readonly dedup: DedupCache
   /** Rate-limited log lines, for anything a remote party can trigger. */
   readonly log: LogLimiter
+  #config: Pick<Config, 'history' | 'limits'>
 
   constructor(readonly options: TidingsOptions) {
     const { config, clock, logger, scheduler } = options
+    this.#config = config
     this.fingerprint = options.fingerprint ?? generateFingerprint()
     this.startedAt = clock.now()
     this.log = options.log ?? new LogLimiter(logger, clock)
@@ -88,18 +93,20 @@ export class Tidings {
       limits: config.limits,
       history: config.history,
       stats: this.limited,
+      ...(options.events ? { events: options.events } : {}),
     })
-    this.frames = {
+    const self = this
+    this.frameContext = {
       hub: this.hub,
       log: this.log,
       clock,
       limited: this.limited,
       // Read on use, so a reload that changes them takes effect.
       get replayWindow() {
-        return config.history.age
+        return self.#config.history.age
       },
       get framesPerSecond() {
-        return config.limits.framesPerSecond
+        return self.#config.limits.framesPerSecond
       },
       onBadFrame: () => {
         this.rejected.badFrames++
@@ -115,8 +122,20 @@ export class Tidings {
    * Returns whether it was delivered.
    * @throws RequestError 503 `too_many_instances` when `instance` would be one too many.
    */
+  /** The history and limits in force. */
+  get config(): Pick<Config, 'history' | 'limits'> {
+    return this.#config
+  }
+
+  /** New history bounds and limits (a reload): swapped in, never changed in place. */
+  reconfigure(config: Pick<Config, 'history' | 'limits'>): void {
+    this.#config = config
+    this.hub.reconfigure(config.limits, config.history)
+  }
+
   ingest(instance: string, message: AdminMessage): boolean {
-    const { logger, clock, config } = this.options
+    const { logger, clock } = this.options
+    const config = this.#config
     if (logger.tracing) {
       logger.trace(`Received notification (${instance}): ${JSON.stringify(message.value)}`)
     }
@@ -139,12 +158,8 @@ export class Tidings {
       return false
     }
     const { value } = message
-    let uniqueId = message.uniqueId
-    if (uniqueId === undefined) {
-      uniqueId = generateUniqueId()
-      value.uniqueID = uniqueId
-    }
-    const key = dedupKey(instance, uniqueId)
+    ensureUniqueId(message)
+    const key = dedupKey(instance, message.uniqueId as string)
     if (!this.dedup.add(key, clock.now())) {
       this.duplicates++
       return false

@@ -1,6 +1,6 @@
 /**
- * The client port on Node: TCP connections and WebSocket upgrades mapped onto the core's
- * Admission (src/client/admission.ts), then `ws` for the frames, with one set of socket
+ * The client port on Node: TCP connections, upgrades, frames and closes mapped onto the
+ * node (src/node/node.ts), with `ws` for the WebSocket protocol and one set of socket
  * handlers shared by every connection. Every path is total: whatever throws, the socket is
  * answered (or, once upgraded, closed) and its lease released when it closes.
  */
@@ -9,22 +9,12 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type WebSocket from 'ws'
 import { type RawData, WebSocketServer } from 'ws'
-import type { Admission, Lease } from '../../src/client/admission.ts'
-import { handleFrame } from '../../src/client/frames.ts'
+import type { Lease } from '../../src/client/admission.ts'
 import type { Config } from '../../src/config/schema.ts'
 import { RequestError } from '../../src/errors.ts'
+import type { TidingsNode } from '../../src/node/node.ts'
 import type { Logger } from '../../src/ports.ts'
-import type { Tidings } from '../../src/tidings.ts'
 import { ClientWebSocket } from './client-socket.ts'
-
-export interface ClientPortOptions {
-  tidings: Tidings
-  config: Config
-  logger: Logger
-  admission: Admission
-  /** True while the server shuts down or drains: new sockets are refused with 503. */
-  refusing: () => boolean
-}
 
 export interface ClientPort {
   readonly wss: WebSocketServer
@@ -32,8 +22,6 @@ export interface ClientPort {
   onConnection(socket: Socket): void
   /** The `upgrade` listener for every client server. */
   onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void
-  /** Closes connections past `limits.handshakeTimeout` (called every second). */
-  expireHandshakes(): void
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -72,18 +60,13 @@ function header(request: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(',') : value
 }
 
-export function createClientPort({
-  tidings,
-  config,
-  logger,
-  admission,
-  refusing,
-}: ClientPortOptions): ClientPort {
+export function createClientPort(node: TidingsNode, config: Config, logger: Logger): ClientPort {
   const { perMessageDeflate } = config.websocket
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
     perMessageDeflate,
+    // ws refuses a larger frame from its header, before buffering it; the node counts it.
     maxPayload: config.limits.frameBytes,
     WebSocket: ClientWebSocket,
   })
@@ -92,13 +75,13 @@ export function createClientPort({
 
   function onSocketClose(this: Duplex): void {
     const lease = leases.get(this)
-    if (lease) admission.release(lease)
+    if (lease) node.release(lease)
   }
 
   function onConnection(socket: Socket): void {
     socket.on('error', destroyOnError)
     try {
-      const lease = admission.accept(socket.remoteAddress ?? '', socket)
+      const lease = node.accept(socket.remoteAddress ?? '', socket)
       if (lease instanceof RequestError) {
         refuse(socket, lease)
         return
@@ -106,7 +89,7 @@ export function createClientPort({
       leases.set(socket, lease)
       socket.once('close', onSocketClose)
     } catch (error) {
-      tidings.log.log('client:internal_error', `Client connection failed: ${String(error)}`)
+      node.tidings.log.log('client:internal_error', `Client connection failed: ${String(error)}`)
       socket.destroy()
     }
   }
@@ -121,7 +104,7 @@ export function createClientPort({
   function onMessage(this: WebSocket, data: RawData): void {
     const ws = this as ClientWebSocket
     ws.alive = true
-    if (ws.connection) handleFrame(tidings.frames, ws.connection, frameText(data))
+    if (ws.connection) node.frame(ws.connection, frameText(data))
   }
   function onPong(this: WebSocket): void {
     ;(this as ClientWebSocket).alive = true
@@ -129,56 +112,47 @@ export function createClientPort({
   function onClose(this: WebSocket): void {
     const { connection } = this as ClientWebSocket
     if (!connection) return
-    tidings.hub.disconnect(connection)
+    node.closed(connection)
     if (logger.tracing) logger.trace(`${connection.label} Disconnected.`)
   }
   function onError(this: WebSocket, error: Error): void {
-    // ws closes the socket with 1009 itself, before buffering the oversized frame.
+    const { connection } = this as ClientWebSocket
     if ((error as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-      tidings.limited.frameBytes++
+      node.oversized(connection)
     }
-    if (logger.tracing) {
-      logger.trace(
-        `${(this as ClientWebSocket).connection?.label ?? '<Listener>'} Socket error: ${error.message}`
-      )
-    }
+    if (logger.tracing)
+      logger.trace(`${connection?.label ?? '<Listener>'} Socket error: ${error.message}`)
   }
 
   function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroyOnError)
     let upgraded = false
     try {
-      const verdict = admission.admit(
-        leaseOf(socket),
-        {
-          target: request.url ?? '/',
-          origin: header(request, 'origin'),
-          forwardedFor: header(request, 'x-forwarded-for'),
-        },
-        refusing()
-      )
+      const verdict = node.admit(leaseOf(socket), {
+        target: request.url ?? '/',
+        origin: header(request, 'origin'),
+        forwardedFor: header(request, 'x-forwarded-for'),
+      })
       if (verdict instanceof RequestError) {
         refuse(socket, verdict)
         return
       }
-      const instance = verdict
       wss.handleUpgrade(request, socket, head, (client) => {
         upgraded = true
         const ws = client as ClientWebSocket
         if (!perMessageDeflate) ws.raw = socket as ClientWebSocket['raw']
-        ws.connection = tidings.hub.connect(ws, instance)
+        ws.connection = node.open(ws, verdict)
         ws.on('message', onMessage)
         ws.on('pong', onPong)
         ws.on('close', onClose)
         ws.on('error', onError)
         if (logger.tracing) {
-          logger.trace(
-            `${ws.connection.label} Connected from ${request.socket.remoteAddress ?? 'unknown'}.`
-          )
+          const from = request.socket.remoteAddress ?? 'unknown'
+          logger.trace(`${ws.connection.label} Connected from ${from}.`)
         }
       })
     } catch (error) {
-      tidings.log.log(
+      node.tidings.log.log(
         'client:bad_upgrade',
         `Bad upgrade request from ${request.socket?.remoteAddress ?? '<unknown>'}: ${error instanceof Error ? error.message : String(error)}`
       )
@@ -191,14 +165,5 @@ export function createClientPort({
     }
   }
 
-  function expireHandshakes(): void {
-    admission.expire((lease) => {
-      const socket = lease.handle as Socket
-      if (logger.tracing)
-        logger.trace(`Closed a client connection from ${lease.peer}: no upgrade in time.`)
-      socket.destroy()
-    })
-  }
-
-  return { wss, onConnection, onUpgrade, expireHandshakes }
+  return { wss, onConnection, onUpgrade }
 }

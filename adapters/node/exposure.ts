@@ -2,18 +2,13 @@
  * The start-up check for admin servers reachable from beyond this host without a secret:
  * anyone who can reach such a port can publish to every client, so tidings says so loudly.
  */
+import { isLoopbackHost } from '../../src/net/address.ts'
 
 export interface ListeningServer {
   type: 'client' | 'admin'
   index: number
   host: string
   port: number
-}
-
-/** True when `host` (a listen address) is reachable only from this machine. */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.startsWith('::ffff:') ? host.slice(7) : host
-  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare)
 }
 
 /** One warning line per admin server that listens beyond loopback while no `secret` is set. */

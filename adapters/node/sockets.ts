@@ -1,27 +1,10 @@
-/** Walking the hub's open sockets on Node: heartbeat, shutdown and drain use these. */
+/** Node socket chores: the heartbeat, and waiting for closing sockets and servers. */
 import type { Server } from 'node:http'
-import type { Connection } from '../../src/hub/connection.ts'
-import type { Tidings } from '../../src/tidings.ts'
 import { ClientWebSocket } from './client-socket.ts'
 
-export function liveConnections(tidings: Tidings): Connection[] {
-  const connections: Connection[] = []
-  for (const instance of tidings.hub.instances()) connections.push(...instance.connections)
-  return connections
-}
-
-export function liveSockets(tidings: Tidings): ClientWebSocket[] {
-  const sockets: ClientWebSocket[] = []
-  for (const instance of tidings.hub.instances()) {
-    for (const connection of instance.connections)
-      sockets.push(connection.socket as ClientWebSocket)
-  }
-  return sockets
-}
-
 /** ws's README heartbeat: a socket that did not answer the previous ping is dropped. */
-export function pingAll(tidings: Tidings): void {
-  for (const ws of liveSockets(tidings)) {
+export function pingAll(sockets: readonly ClientWebSocket[]): void {
+  for (const ws of sockets) {
     if (!ws.alive) {
       ws.terminate()
       continue

@@ -1,43 +1,37 @@
 /**
- * The Durable Object. One object is one shard of one instance (named `<instance>/<shard>`):
- * it accepts the client sockets the Worker sends it with the Hibernation API, and serves the
- * core's admin app for the Worker's admin requests. An idle object is evicted from memory
- * while its sockets stay open; the next event constructs it again, and it rebuilds its
- * state from SQLite storage and the sockets' attachments before handling that event.
- * The object named `~deployment` only holds the deployment's fingerprint.
+ * The Durable Object. One object is one shard of one instance (named `<instance>/<shard>`): a
+ * core node (src/node/node.ts) whose client sockets are the object's hibernatable WebSockets
+ * and whose admin app answers the Worker's admin requests. This class only turns platform
+ * events into calls on the node; what must outlive eviction goes to storage through the
+ * node's events (persistence.ts) and the sockets' attachments (registry.ts), and comes back
+ * on the next wake. The object named `~deployment` only holds the deployment's fingerprint.
  */
 import { DurableObject } from 'cloudflare:workers'
-import { handleFrame } from '../../src/client/frames.ts'
-import { CLOSE_TOO_BIG } from '../../src/close-codes.ts'
+import { SHARD_RESTORED } from '../../src/admin/status-merge.ts'
+import { RequestError } from '../../src/errors.ts'
 import { generateFingerprint } from '../../src/fingerprint.ts'
+import { createNode, type TidingsNode } from '../../src/node/node.ts'
 import type { Clock } from '../../src/ports.ts'
 import { settingsOf, type TidingsVars, type WorkerSettings } from './env.ts'
+import { ConsoleLogger } from './logger.ts'
 import { DEPLOYMENT_OBJECT, parseShardName } from './names.ts'
-import { FetchPeerTransport } from './peer-transport.ts'
-import { Shard } from './shard.ts'
+import { fetchPeerTransport } from './peer-transport.ts'
+import { persist, restore } from './persistence.ts'
+import { SocketRegistry } from './registry.ts'
 import { ShardStore } from './store.ts'
 
-export type WorkerEnv = Env & TidingsVars
+export type WorkerEnv = { TIDINGS: DurableObjectNamespace<TidingsObject> } & TidingsVars
 
 /** Phorge's browser pings with exactly this text every 15 s; workerd answers it unwoken. */
 export const PING_FRAME = '{"command":"ping","data":null}'
 export const PONG_FRAME = '{"type":"pong"}'
 
 const clock: Clock = { now: () => Date.now() }
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
-function frameTooBig(message: string | ArrayBuffer, limit: number): boolean {
-  if (typeof message !== 'string') return message.byteLength > limit
-  // UTF-8 takes at least one byte and at most three per UTF-16 unit.
-  if (message.length > limit) return true
-  if (message.length * 3 <= limit) return false
-  return encoder.encode(message).byteLength > limit
-}
 
 export class TidingsObject extends DurableObject<WorkerEnv> {
   readonly #store: ShardStore
-  #shard: Shard | undefined
+  #node: TidingsNode | undefined
+  #registry: SocketRegistry | undefined
   #broken = 'not started'
 
   constructor(ctx: DurableObjectState, env: WorkerEnv) {
@@ -81,45 +75,38 @@ export class TidingsObject extends DurableObject<WorkerEnv> {
   }
 
   override async fetch(request: Request): Promise<Response> {
-    const shard = this.#shard
-    if (shard === undefined) {
-      return Response.json(
-        { error: { code: 'internal_error', message: `This shard cannot start: ${this.#broken}` } },
-        { status: 500 }
-      )
+    const node = this.#node
+    const registry = this.#registry
+    if (node === undefined || registry === undefined) {
+      const message = `This shard cannot start: ${this.#broken}`
+      return new RequestError('config_invalid', 500, message).toResponse()
     }
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
-      return shard.admin.fetch(request)
+      return node.admin.fetch(request)
     }
+    const verdict = node.admit(undefined, {
+      target: request.url,
+      origin: request.headers.get('origin'),
+    })
+    if (verdict instanceof RequestError) return verdict.toResponse()
     const { 0: client, 1: server } = new WebSocketPair()
     this.ctx.acceptWebSocket(server)
-    shard.accept(server)
+    const connection = registry.accept(server, verdict)
+    if (node.options.logger.tracing) node.options.logger.trace(`${connection.label} Connected.`)
     return new Response(null, { status: 101, webSocket: client })
   }
 
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    const shard = this.#shard
-    if (shard === undefined) {
-      ws.close(1011, 'unavailable')
+    const connection = this.#registry?.connectionOf(ws)
+    if (connection === undefined) {
+      if (this.#node === undefined) ws.close(1011, 'unavailable')
       return
     }
-    const connection = shard.registry.connectionOf(ws)
-    if (connection === undefined) return
-    if (frameTooBig(message, shard.settings.config.limits.frameBytes)) {
-      shard.tidings.limited.frameBytes++
-      shard.logger.log(`${connection.label} Closed: frame larger than "limits.frameBytes".`)
-      shard.drop(ws)
-      ws.close(CLOSE_TOO_BIG, 'message too big')
-      return
-    }
-    const before = connection.subs.size
-    const text = typeof message === 'string' ? message : decoder.decode(message)
-    handleFrame(shard.tidings.frames, connection, text)
-    shard.registry.afterFrame(ws, connection, before)
+    this.#node?.frame(connection, message)
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
-    this.#shard?.drop(ws)
+    this.#registry?.remove(ws)
     try {
       // Completes the closing handshake where the runtime does not do it by itself.
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason)
@@ -129,20 +116,41 @@ export class TidingsObject extends DurableObject<WorkerEnv> {
   }
 
   override webSocketError(ws: WebSocket): void {
-    this.#shard?.drop(ws)
+    this.#registry?.remove(ws)
   }
 
   #start(instance: string, index: number, settings: WorkerSettings, fingerprint: string): void {
-    const shard = new Shard({
-      instance,
-      index,
-      settings,
-      fingerprint,
-      store: this.#store,
-      transport: new FetchPeerTransport(),
+    const logger = new ConsoleLogger(settings.trace, `[${instance}/${index}] `)
+    let startedAt = Number(this.#store.meta('startedAt'))
+    if (!Number.isFinite(startedAt) || startedAt <= 0) {
+      startedAt = clock.now()
+      this.#store.setMeta('startedAt', String(startedAt))
+    }
+    const node = createNode({
+      config: settings.config,
       clock,
+      logger,
+      scheduler: { defer: (task) => setTimeout(task, 0) },
+      transport: fetchPeerTransport,
+      fingerprint,
+      // Every shard receives every message; only shard 0 passes them on to the cluster.
+      relays: index === 0,
+      secret: { required: true, open: settings.open, everyRoute: true },
+      runtime: {
+        statusExtras: (status) => {
+          // The shard's uptime, not this wake-up's; and how many sockets the wake restored.
+          status.uptime = clock.now() - startedAt
+          status[SHARD_RESTORED] = registry.restored
+        },
+      },
     })
-    shard.restore(this.ctx.getWebSockets(), clock.now())
-    this.#shard = shard
+    node.state.listening = true
+    const registry = new SocketRegistry(node, logger)
+    registry.restore(this.ctx.getWebSockets())
+    // After the sockets: the stored counters already count them.
+    restore(node, this.#store, instance)
+    persist(node, this.#store)
+    this.#node = node
+    this.#registry = registry
   }
 }

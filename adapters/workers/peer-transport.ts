@@ -2,23 +2,13 @@
  * The relay's PeerTransport on Workers: one `fetch` per relayed message. Workers keep
  * connections to a peer alive on their own; there is no pool to manage or close.
  */
-import type { PeerAddress, PeerReply, PeerTransport } from '../../src/ports.ts'
+import type { PeerTransport } from '../../src/ports.ts'
 import { relayRequestHead } from '../../src/relay/envelope.ts'
 
-export class FetchPeerTransport implements PeerTransport {
-  async post(
-    peer: PeerAddress,
-    instance: string,
-    body: Uint8Array,
-    signal: AbortSignal
-  ): Promise<PeerReply> {
+export const fetchPeerTransport: PeerTransport = {
+  async post(peer, instance, body, signal) {
     const { path, headers } = relayRequestHead(peer, instance)
-    const response = await fetch(`${peer.origin}${path}`, {
-      method: 'POST',
-      headers,
-      body,
-      signal,
-    })
+    const response = await fetch(`${peer.origin}${path}`, { method: 'POST', headers, body, signal })
     return { status: response.status, body: await response.text() }
-  }
+  },
 }

@@ -6,7 +6,7 @@
  */
 import { CLOSE_POLICY, CLOSE_REASONS } from '../../src/close-codes.ts'
 import type { Connection } from '../../src/hub/connection.ts'
-import type { Hub } from '../../src/hub/hub.ts'
+import type { TidingsNode } from '../../src/node/node.ts'
 import type { ClientSocket, Logger, Outbound } from '../../src/ports.ts'
 
 /** The part of a workerd WebSocket the registry uses. */
@@ -92,22 +92,30 @@ export class WorkersClientSocket implements ClientSocket {
   }
 }
 
+/**
+ * The open sockets of one Durable Object and their connections. Subscriptions are written to
+ * each socket's attachment when the node says they changed (a socket whose subscriptions
+ * would not fit is closed with 1008), and a socket the node lets go is forgotten.
+ */
 export class SocketRegistry {
   readonly #connections = new Map<HibernatableSocket, Connection>()
+  readonly #sockets = new Map<Connection, HibernatableSocket>()
   /** Sockets rebuilt from attachments when this object last woke (for status). */
   restored = 0
+  #restoring = false
 
   constructor(
-    private readonly hub: Hub,
+    private readonly node: TidingsNode,
     private readonly logger: Logger
-  ) {}
+  ) {
+    node.events.on('subscribed', ({ connection }) => this.#store(connection))
+    node.events.on('disconnected', ({ connection }) => this.#forget(connection))
+  }
 
   /** A socket just accepted for `instance`: no subscriptions yet. */
   accept(ws: HibernatableSocket, instance: string): Connection {
     ws.serializeAttachment(encodeAttachment(instance, []))
-    const connection = this.hub.connect(new WorkersClientSocket(ws), instance)
-    this.#connections.set(ws, connection)
-    return connection
+    return this.#open(ws, instance)
   }
 
   /** Rebuilds connections and the subscription index from the sockets' attachments. */
@@ -129,40 +137,43 @@ export class SocketRegistry {
     return this.#connections.get(ws)
   }
 
-  /**
-   * After a frame was handled: stores the subscriptions if they changed (a frame either adds
-   * or removes, so a change shows in the count). Closes the socket with 1008 if they no
-   * longer fit in an attachment, as the subscription limit does.
-   */
-  afterFrame(ws: HibernatableSocket, connection: Connection, subsBefore: number): void {
-    if (!connection.open) {
-      this.#connections.delete(ws)
-      return
-    }
-    if (connection.subs.size === subsBefore) return
-    const text = encodeAttachment(connection.instance.name, connection.subs)
-    if (attachmentBytes(text) > ATTACHMENT_BYTES) {
-      this.#refuse(ws, connection)
-      return
-    }
-    try {
-      ws.serializeAttachment(text)
-    } catch {
-      this.#refuse(ws, connection)
-    }
-  }
-
   /** The socket closed or failed. Safe to call more than once. */
   remove(ws: HibernatableSocket): Connection | undefined {
     const connection = this.#connections.get(ws)
     if (connection === undefined) return undefined
-    this.#connections.delete(ws)
-    this.hub.disconnect(connection)
+    this.node.closed(connection)
     return connection
   }
 
   get size(): number {
     return this.#connections.size
+  }
+
+  #open(ws: HibernatableSocket, instance: string): Connection {
+    const connection = this.node.open(new WorkersClientSocket(ws), instance)
+    this.#connections.set(ws, connection)
+    this.#sockets.set(connection, ws)
+    return connection
+  }
+
+  #forget(connection: Connection): void {
+    const ws = this.#sockets.get(connection)
+    if (ws === undefined) return
+    this.#sockets.delete(connection)
+    this.#connections.delete(ws)
+  }
+
+  /** Writes the connection's subscriptions to its socket, or closes it when they do not fit. */
+  #store(connection: Connection): void {
+    const ws = this.#sockets.get(connection)
+    if (ws === undefined || this.#restoring) return
+    const text = encodeAttachment(connection.instance.name, connection.subs)
+    try {
+      if (attachmentBytes(text) > ATTACHMENT_BYTES) throw new Error('too large')
+      ws.serializeAttachment(text)
+    } catch {
+      this.#refuse(connection)
+    }
   }
 
   #restoreOne(ws: HibernatableSocket): boolean {
@@ -178,22 +189,23 @@ export class SocketRegistry {
       new WorkersClientSocket(ws).close(CLOSE_STATE_LOST, 'state lost, reconnect')
       return false
     }
-    const connection = this.hub.connect(new WorkersClientSocket(ws), state.instance)
-    this.#connections.set(ws, connection)
+    const connection = this.#open(ws, state.instance)
+    this.#restoring = true
     // Only a lowered limit (a new deployment, which closes sockets anyway) can refuse these.
-    if (this.hub.subscribe(connection, state.subs) !== undefined) {
-      this.#refuse(ws, connection)
+    const refused = this.node.tidings.hub.subscribe(connection, state.subs) !== undefined
+    this.#restoring = false
+    if (refused) {
+      this.#refuse(connection)
       return false
     }
     return true
   }
 
-  #refuse(ws: HibernatableSocket, connection: Connection): void {
+  #refuse(connection: Connection): void {
     this.logger.log(
       `${connection.label} Closed with 1008: subscriptions do not fit in the socket's attachment.`
     )
-    this.#connections.delete(ws)
-    this.hub.disconnect(connection)
+    this.node.closed(connection)
     connection.socket.close(CLOSE_POLICY, CLOSE_REASONS.subscriptionBytes)
   }
 }

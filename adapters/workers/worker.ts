@@ -1,30 +1,27 @@
 /**
- * The Worker entry: one public origin for both of Aphlict's ports.
+ * The Worker entry: one public origin for both of Aphlict's ports, routing to the Durable
+ * Objects (object.ts) that are the instance's shards. Policy is the core's: the instance name
+ * of a path or query, the secret (every admin request needs it here), a publish checked once
+ * (and given its uniqueID) before it goes to every shard, and the merged `/status/`.
  *
- * - A WebSocket upgrade on any path is a client: its instance comes from the `~name` path
- *   segment, and it goes to one of the instance's shards (round-robin).
- * - A request carrying `X-Tidings-Secret`, or any method but GET/HEAD, is an admin request:
- *   it needs the secret (401 otherwise). `POST /` goes to every shard of the instance and
- *   answers shard 0's receipt; `/status/` asks every shard and sums the answers.
+ * - A WebSocket upgrade on any path is a client: it goes to one of its instance's shards
+ *   (round-robin), which admits it or refuses it.
+ * - A request carrying `X-Tidings-Secret`, or any method but GET/HEAD, is an admin request.
  * - Anything else is a plain HTTP request to the client port: Aphlict's 501.
  */
-import { parseMessage, readBody } from '../../src/admin/body.ts'
+import { authorize } from '../../src/admin/auth.ts'
+import { adminInstance, readPublish } from '../../src/admin/publish.ts'
+import { mergeStatus } from '../../src/admin/status-merge.ts'
 import { targetPath } from '../../src/client/admission.ts'
 import { createClientApp } from '../../src/client/app.ts'
-import { ConfigError, RequestError } from '../../src/errors.ts'
-import { generateUniqueId } from '../../src/fingerprint.ts'
-import {
-  DEFAULT_INSTANCE,
-  instanceFromPath,
-  instanceFromQuery,
-  isValidInstance,
-} from '../../src/instance.ts'
+import { RequestError } from '../../src/errors.ts'
+import { instanceFromPath, isValidInstance } from '../../src/instance-name.ts'
+import { SECRET_HEADER } from '../../src/relay/secret.ts'
 import type { StatusBody } from '../../src/tidings.ts'
-import { checkSecret, SECRET_HEADER } from './auth.ts'
 import { settingsOf, type WorkerSettings } from './env.ts'
 import { shardName } from './names.ts'
 import { TidingsObject, type WorkerEnv } from './object.ts'
-import { mergeStatus } from './status.ts'
+import { publishReply } from './replies.ts'
 
 export { TidingsObject }
 
@@ -32,16 +29,10 @@ const clientApp = createClientApp()
 /** Next shard for an upgrade; starts at a random shard in each isolate. */
 let nextShard = -1
 
-function errorResponse(error: RequestError | ConfigError): Response {
-  const body =
-    error instanceof RequestError
-      ? error.toJSON()
-      : { error: { code: error.code, message: error.message } }
-  return Response.json(body, { status: error instanceof RequestError ? error.status : 500 })
-}
-
-function shardStub(env: WorkerEnv, instance: string, shard: number) {
-  return env.TIDINGS.get(env.TIDINGS.idFromName(shardName(instance, shard)))
+function shards(env: WorkerEnv, instance: string, settings: WorkerSettings) {
+  return Array.from({ length: settings.shards }, (_, shard) =>
+    env.TIDINGS.get(env.TIDINGS.idFromName(shardName(instance, shard)))
+  )
 }
 
 function isAdminRequest(request: Request, url: URL, settings: WorkerSettings): boolean {
@@ -51,95 +42,43 @@ function isAdminRequest(request: Request, url: URL, settings: WorkerSettings): b
   return settings.open && url.pathname === '/status/'
 }
 
-/** The `origins` allow-list, as on Node: browsers send `Origin`; other clients may not. */
-function refusedOrigin(request: Request, settings: WorkerSettings): Response | undefined {
-  const { origins } = settings.config
-  const origin = request.headers.get('origin')
-  if (!origins || origin === null || origins.includes(origin.toLowerCase())) return undefined
-  const message = `Origin ${JSON.stringify(origin.slice(0, 200))} may not open client connections here (see "origins" in TIDINGS_CONFIG).`
-  return Response.json({ error: { code: 'origin_not_allowed', message } }, { status: 403 })
-}
-
 function upgrade(request: Request, env: WorkerEnv, settings: WorkerSettings): Promise<Response> {
-  const refused = refusedOrigin(request, settings)
-  if (refused !== undefined) return Promise.resolve(refused)
   const instance = instanceFromPath(targetPath(request.url))
   if (!isValidInstance(instance)) {
-    return Promise.resolve(
-      errorResponse(
-        new RequestError(
-          'instance_invalid',
-          400,
-          'The ~instance in the path is not a valid instance name.'
-        )
-      )
-    )
+    const message = 'The ~instance in the path is not a valid instance name.'
+    return Promise.resolve(new RequestError('instance_invalid', 400, message).toResponse())
   }
   if (nextShard < 0) nextShard = Math.floor(Math.random() * settings.shards)
-  const shard = nextShard++ % settings.shards
-  return shardStub(env, instance, shard).fetch(request)
+  const shard = shards(env, instance, settings)[nextShard++ % settings.shards]
+  return (shard as DurableObjectStub<TidingsObject>).fetch(request)
 }
 
-/** Delivers a POST on every shard; answers with shard 0's reply (the receipt). */
-async function publish(
-  request: Request,
-  url: URL,
-  env: WorkerEnv,
-  settings: WorkerSettings,
-  instance: string
-): Promise<Response> {
-  let body: Uint8Array
-  try {
-    body = await readBody(request, settings.config.limits.bodyBytes)
-    // Checked once here; and a message without a uniqueID gets one here, so every shard
-    // (and every peer) knows it by the same id.
-    const message = parseMessage(body, settings.config.limits.bodyDepth)
-    if (message.uniqueId === undefined) {
-      message.value.uniqueID = generateUniqueId()
-      body = new TextEncoder().encode(JSON.stringify(message.value))
-    }
-  } catch (error) {
-    if (error instanceof RequestError) return errorResponse(error)
-    throw error
-  }
+/** Checks the POST once, then delivers it on every shard; answers as the shards did. */
+async function publish(request: Request, url: URL, env: WorkerEnv, settings: WorkerSettings) {
+  const { limits } = settings.config
+  const { instance, body } = await readPublish(
+    request,
+    url.searchParams.get('instance') ?? undefined,
+    limits
+  )
   const replies = await Promise.allSettled(
-    Array.from({ length: settings.shards }, (_, shard) =>
-      shardStub(env, instance, shard).fetch(url.href, {
-        method: 'POST',
-        headers: request.headers,
-        body,
-      })
+    shards(env, instance, settings).map((shard) =>
+      shard.fetch(url.href, { method: 'POST', headers: request.headers, body })
     )
   )
-  replies.forEach((reply, shard) => {
-    if (reply.status === 'rejected' || reply.value.status !== 200) {
-      const why =
-        reply.status === 'rejected' ? String(reply.reason) : `status ${reply.value.status}`
-      if (shard > 0) console.warn(`[${instance}/${shard}] Delivery failed: ${why}`)
-    }
-  })
-  const first = replies[0] as PromiseSettledResult<Response>
-  if (first.status === 'rejected') throw first.reason
-  return first.value
+  return publishReply(replies)
 }
 
-function internalError(error: unknown): Response {
-  console.error(
-    `Internal Server Error! ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`
-  )
-  return errorResponse(new RequestError('internal_error', 500, 'Internal server error.'))
-}
-
-/** Asks every shard for its status and sums the answers. */
+/** Asks every shard for its status and merges the answers. */
 async function status(
   request: Request,
+  instance: string,
   env: WorkerEnv,
-  settings: WorkerSettings,
-  instance: string
-): Promise<Response> {
+  settings: WorkerSettings
+) {
   const replies = await Promise.all(
-    Array.from({ length: settings.shards }, (_, shard) =>
-      shardStub(env, instance, shard).fetch(request.url, { headers: request.headers })
+    shards(env, instance, settings).map((shard) =>
+      shard.fetch(request.url, { headers: request.headers })
     )
   )
   const failed = replies.find((reply) => reply.status !== 200)
@@ -148,30 +87,22 @@ async function status(
   return Response.json(mergeStatus(bodies))
 }
 
-async function admin(
-  request: Request,
-  url: URL,
-  env: WorkerEnv,
-  settings: WorkerSettings
-): Promise<Response> {
-  const refused = await checkSecret(request, settings.secret, settings.open)
-  if (refused !== undefined) return errorResponse(refused)
-  const instance = instanceFromQuery(url.searchParams.get('instance') ?? undefined)
-  // A name no shard can have: any shard's admin app refuses it with the core's 400.
-  if (!isValidInstance(instance)) return shardStub(env, DEFAULT_INSTANCE, 0).fetch(request)
-  if (url.pathname === '/' && request.method === 'POST') {
-    return publish(request, url, env, settings, instance)
-  }
-  if (url.pathname === '/status/') return status(request, env, settings, instance)
-  return shardStub(env, instance, 0).fetch(request)
+async function admin(request: Request, url: URL, env: WorkerEnv, settings: WorkerSettings) {
+  const policy = { secret: settings.secret, required: true, open: settings.open }
+  const refused = await authorize(request.headers.get(SECRET_HEADER), undefined, policy)
+  if (refused !== undefined) throw refused
+  const instance = adminInstance(url.searchParams.get('instance') ?? undefined)
+  if (url.pathname === '/' && request.method === 'POST') return publish(request, url, env, settings)
+  if (url.pathname === '/status/') return status(request, instance, env, settings)
+  return (shards(env, instance, settings)[0] as DurableObjectStub<TidingsObject>).fetch(request)
 }
 
 export default {
   async fetch(request, env): Promise<Response> {
     const settings = settingsOf(env)
-    if (settings instanceof ConfigError) {
+    if (settings instanceof Error) {
       console.error(`tidings cannot start: ${settings.message}`)
-      return errorResponse(settings)
+      return new RequestError('config_invalid', 500, settings.message).toResponse()
     }
     try {
       if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
@@ -181,8 +112,12 @@ export default {
       if (isAdminRequest(request, url, settings)) return await admin(request, url, env, settings)
       return await clientApp.fetch(request)
     } catch (error) {
+      if (error instanceof RequestError) return error.toResponse()
       // A shard that could not be reached (overloaded, being reset): a coded 500, not a stack.
-      return internalError(error)
+      console.error(
+        `Internal Server Error! ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`
+      )
+      return new RequestError('internal_error', 500, 'Internal server error.').toResponse()
     }
   },
 } satisfies ExportedHandler<WorkerEnv>

@@ -13,8 +13,8 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { type RunningServer, startServer } from '../../adapters/node/server.ts'
+import { createPublisher, PublishError } from '../../clients/publisher.ts'
 import { bundleBrowserClient } from '../../scripts/build-clients.ts'
-import { createPublisher, PublishError } from '../../src/clients/publisher.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 
 const HERE = resolve(fileURLToPath(import.meta.url), '..')

@@ -1,73 +1,43 @@
 /**
- * The admin port as a Hono app: `POST /?instance=` publishes, `/status/` reports.
- * Same routes on Node and Workers; the adapter only serves it.
+ * The admin port as a Hono app, built by the node (src/node/node.ts): `POST /?instance=`
+ * publishes, `/status/` reports, and the operations routes (ops-routes.ts). The same app on
+ * every runtime; errors are coded JSON, refusals are counted, and lines a caller can cause
+ * are rate-limited.
  */
 import { type Context, Hono } from 'hono'
 import { RequestError } from '../errors.ts'
-import { instanceFromQuery, isValidInstance } from '../instance.ts'
-import { isLoopbackAddress } from '../net/address.ts'
-import type { Logger } from '../ports.ts'
-import { SECRET_HEADER, secretMatches } from '../relay/secret.ts'
-import type { StatusBody, Tidings } from '../tidings.ts'
-import { parseMessage, readBody } from './body.ts'
-import { mountOpsRoutes, type OpsOptions } from './ops-routes.ts'
+import type { TidingsNode } from '../node/node.ts'
+import { SECRET_HEADER } from '../relay/secret.ts'
+import { authorize } from './auth.ts'
+import { mountOpsRoutes } from './ops-routes.ts'
+import { adminInstance, readPublish } from './publish.ts'
 
-export interface AdminAppOptions {
-  tidings: Tidings
-  logger: Logger
-  /** Largest accepted POST body in bytes. */
-  bodyBytes: number
-  /** Extra status keys (after Aphlict's), e.g. cluster peers. */
-  statusExtras?: (status: StatusBody) => void
-  /** When set, POSTs must carry it in `X-Tidings-Secret` (relays from peers do). */
-  secret?: string | null | undefined
-  /** Let POSTs from loopback addresses through without the secret (e.g. Phorge on this host). */
-  trustLoopback?: boolean
-  /** The request's remote address, when the runtime knows it (needed for trustLoopback). */
-  remoteAddress?: (c: Context) => string | undefined
-  /** Readiness, runtime metrics and peer health for /metrics, /readyz, /stats.json, /dashboard/. */
-  ops?: OpsOptions
-}
-
-const UNAUTHORIZED = new RequestError(
-  'unauthorized',
-  401,
-  'This admin server requires the cluster secret in the "X-Tidings-Secret" header (see "secret" in the configuration).'
-)
-
-async function checkSecret(options: AdminAppOptions, c: Context): Promise<void> {
-  const { secret } = options
-  if (!secret) return
-  if (options.trustLoopback && isLoopbackAddress(options.remoteAddress?.(c))) return
-  if (!(await secretMatches(c.req.header(SECRET_HEADER) ?? null, secret))) throw UNAUTHORIZED
-}
-
-function instanceOf(query: string | undefined): string {
-  const instance = instanceFromQuery(query)
-  if (!isValidInstance(instance)) {
-    throw new RequestError(
-      'instance_invalid',
-      400,
-      'Query parameter "instance" must be 1-128 characters of A-Z a-z 0-9 . _ : @ -.'
-    )
-  }
-  return instance
-}
-
-export function createAdminApp(options: AdminAppOptions): Hono {
-  const { tidings, logger } = options
+export function createAdminApp(node: TidingsNode): Hono {
+  const { tidings } = node
   const app = new Hono()
+  const remoteAddress = (c: Context): string | undefined =>
+    node.options.runtime?.remoteAddress?.(c.req.raw, c.env)
 
-  // Aphlict answers /status/ to any method (Phorge GETs it); the slash is required.
-  app.all('/status/', (c) => {
-    const status = tidings.status(instanceOf(c.req.query('instance')))
-    options.statusExtras?.(status)
-    return c.json(status)
+  const guard = async (c: Context): Promise<void> => {
+    const refusal = await authorize(
+      c.req.header(SECRET_HEADER) ?? null,
+      remoteAddress(c),
+      node.secretPolicy
+    )
+    if (refusal) throw refusal
+  }
+  // A public admin endpoint (Workers) guards every route; otherwise only publishing needs it.
+  app.use('*', async (c, next) => {
+    if (node.secretPolicy.everyRoute) await guard(c)
+    await next()
   })
 
+  // Aphlict answers /status/ to any method (Phorge GETs it); the slash is required.
+  app.all('/status/', (c) => c.json(node.status(adminInstance(c.req.query('instance')))))
+
   app.post('/', async (c) => {
-    await checkSecret(options, c)
-    const { fanoutBacklog, bodyDepth } = tidings.options.config.limits
+    if (!node.secretPolicy.everyRoute) await guard(c)
+    const { fanoutBacklog, bodyBytes, bodyDepth } = node.config.limits
     if (tidings.hub.backlog > fanoutBacklog) {
       tidings.limited.fanoutBacklog++
       throw new RequestError(
@@ -77,13 +47,12 @@ export function createAdminApp(options: AdminAppOptions): Hono {
         1
       )
     }
-    const instance = instanceOf(c.req.query('instance'))
-    const message = parseMessage(await readBody(c.req.raw, options.bodyBytes), bodyDepth)
-    tidings.ingest(instance, message)
+    const publish = await readPublish(c.req.raw, c.req.query('instance'), { bodyBytes, bodyDepth })
+    tidings.ingest(publish.instance, publish.message)
     return c.json({ fingerprint: tidings.fingerprint })
   })
 
-  mountOpsRoutes(app, tidings, options.ops)
+  mountOpsRoutes(app, node)
 
   app.all('/', (c) => c.body(null, 405))
   app.notFound((c) => c.body(null, 404))
@@ -91,7 +60,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.onError((error, c) => {
     if (error instanceof RequestError && error.status === 503) {
       // Counted in `limited` (and logged, rate-limited, where it was decided).
-      if (logger.tracing) logger.trace(`Overloaded! ${error.message}`)
+      if (tidings.options.logger.tracing)
+        tidings.options.logger.trace(`Overloaded! ${error.message}`)
       c.header('Retry-After', String(error.retryAfter ?? 1))
       return c.json(error.toJSON(), 503)
     }
@@ -104,7 +74,7 @@ export function createAdminApp(options: AdminAppOptions): Hono {
       const what = error.status === 401 ? 'Unauthorized!' : 'Bad Request!'
       tidings.log.log(
         `admin:${error.code}`,
-        `${options.remoteAddress?.(c) ?? '<unknown>'} ${what} ${error.message}`
+        `${remoteAddress(c) ?? '<unknown>'} ${what} ${error.message}`
       )
       return c.json(error.toJSON(), error.status)
     }

@@ -1,24 +1,14 @@
 /**
  * Operations routes on the admin app: `GET /metrics` (Prometheus text), `/healthz`
- * (alive), `/readyz` (listening and not draining), `/stats.json` (the dashboard's feed)
- * and `/dashboard/`. Runtime-free; the adapter supplies readiness, runtime figures and
- * peer health through OpsOptions.
+ * (alive), `/readyz` (listening, not draining, not at the connection ceiling), `/stats.json`
+ * (the dashboard's feed) and `/dashboard/`. Runtime-free: the node supplies its state and
+ * the runtime's figures.
  */
 import type { Hono } from 'hono'
-import {
-  EXPOSITION_CONTENT_TYPE,
-  type MetricFamily,
-  renderExposition,
-} from '../metrics/exposition.ts'
+import { EXPOSITION_CONTENT_TYPE, renderExposition } from '../metrics/exposition.ts'
 import { coreFamilies } from '../metrics/families.ts'
-import { collectStats, type StatsSources } from '../metrics/stats.ts'
-import type { Tidings } from '../tidings.ts'
+import type { TidingsNode } from '../node/node.ts'
 import { DASHBOARD_HTML } from './dashboard.html.ts'
-
-export interface OpsOptions extends StatsSources {
-  /** Metric families the runtime adds to `/metrics` (Node: event loop, memory, CPU). */
-  runtimeFamilies?: () => readonly MetricFamily[]
-}
 
 const NO_STORE = { 'Cache-Control': 'no-store' }
 
@@ -32,38 +22,38 @@ const DASHBOARD_HEADERS = {
   'Referrer-Policy': 'no-referrer',
 }
 
-export function mountOpsRoutes(app: Hono, tidings: Tidings, options: OpsOptions = {}): void {
+/** Why the node is not ready, or undefined when it is. */
+function notReady(node: TidingsNode): Record<string, string> | undefined {
+  if (node.state.draining) return { status: 'draining' }
+  if (!node.state.listening) return { status: 'not_listening' }
+  if (node.admission.atCapacity) {
+    return {
+      status: 'at_capacity',
+      reason:
+        'holding as many client connections as "limits.connections" (or the descriptor limit) allows',
+    }
+  }
+  return undefined
+}
+
+export function mountOpsRoutes(app: Hono, node: TidingsNode): void {
   app.get('/healthz', (c) => c.json({ status: 'alive' }, 200, NO_STORE))
 
   app.get('/readyz', (c) => {
-    const draining = options.draining?.() ?? false
-    const listening = options.ready?.() ?? true
-    if (draining) return c.json({ status: 'draining' }, 503, NO_STORE)
-    if (!listening) return c.json({ status: 'not_listening' }, 503, NO_STORE)
-    if (options.atCapacity?.()) {
-      return c.json(
-        {
-          status: 'at_capacity',
-          reason:
-            'holding as many client connections as "limits.connections" (or the descriptor limit) allows',
-        },
-        503,
-        NO_STORE
-      )
-    }
-    return c.json({ status: 'ready' }, 200, NO_STORE)
+    const why = notReady(node)
+    return why ? c.json(why, 503, NO_STORE) : c.json({ status: 'ready' }, 200, NO_STORE)
   })
 
   app.get('/metrics', (c) => {
-    const families = coreFamilies(collectStats(tidings, options))
-    const extra = options.runtimeFamilies?.() ?? []
+    const families = coreFamilies(node.stats())
+    const extra = node.options.runtime?.families?.() ?? []
     return c.body(renderExposition([...families, ...extra]), 200, {
       ...NO_STORE,
       'Content-Type': EXPOSITION_CONTENT_TYPE,
     })
   })
 
-  app.get('/stats.json', (c) => c.json(collectStats(tidings, options), 200, NO_STORE))
+  app.get('/stats.json', (c) => c.json(node.stats(), 200, NO_STORE))
 
   app.get('/dashboard', (c) => c.redirect('dashboard/', 301))
   app.get('/dashboard/', (c) => c.body(DASHBOARD_HTML, 200, DASHBOARD_HEADERS))

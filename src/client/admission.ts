@@ -16,7 +16,7 @@
  */
 import type { Limits } from '../config/schema.ts'
 import { RequestError } from '../errors.ts'
-import { instanceFromPath, isValidInstance } from '../instance.ts'
+import { instanceFromPath, isValidInstance } from '../instance-name.ts'
 import type { LimitStats } from '../limit-stats.ts'
 import type { LogLimiter } from '../log-limiter.ts'
 import { addressKey, CidrList, parseIp } from '../net/address.ts'
@@ -99,7 +99,7 @@ function decrement(map: Map<string, number>, key: string): void {
 }
 
 export class Admission {
-  readonly #options: AdmissionOptions
+  #options: AdmissionOptions
   readonly #origins: ReadonlySet<string> | undefined
   readonly #trusted: CidrList
   /** Leases still handshaking, oldest first (a Set keeps insertion order). */
@@ -117,6 +117,11 @@ export class Admission {
     this.#options = options
     this.#origins = options.origins ? new Set(options.origins) : undefined
     this.#trusted = new CidrList(options.trustedProxies)
+  }
+
+  /** New limits (a reload): in force for the next connection. */
+  reconfigure(limits: AdmissionLimits): void {
+    this.#options = { ...this.#options, limits }
   }
 
   /** Client connections held now, upgraded or not. */

@@ -10,6 +10,7 @@ import { PONG } from '../hub/outbound.ts'
 import type { LimitStats } from '../limit-stats.ts'
 import type { LogLimiter } from '../log-limiter.ts'
 import type { Clock } from '../ports.ts'
+import { utf8Length } from '../util/utf8.ts'
 import { takeToken } from './token-bucket.ts'
 
 export interface FrameContext {
@@ -24,6 +25,15 @@ export interface FrameContext {
   readonly framesPerSecond: number
   /** Counts frames that were ignored as malformed. */
   onBadFrame(): void
+}
+
+/** True when a frame (text, or its bytes) is larger than `limit` bytes of UTF-8. */
+export function exceedsFrameBytes(data: string | Uint8Array | ArrayBuffer, limit: number): boolean {
+  if (typeof data !== 'string') return data.byteLength > limit
+  // UTF-8 takes at least one byte and at most three per UTF-16 unit.
+  if (data.length > limit) return true
+  if (data.length * 3 <= limit) return false
+  return utf8Length(data) > limit
 }
 
 /** Aphlict replays 60 s when `age` is missing or 0; the browser never sends 0. */
@@ -72,7 +82,7 @@ function closeForLimit(ctx: FrameContext, connection: Connection, limit: PolicyL
 /** Handles one text frame. Never throws. */
 export function handleFrame(ctx: FrameContext, connection: Connection, text: string): void {
   if (!connection.open) return
-  if (!takeToken(connection.frames, ctx.clock.now(), ctx.framesPerSecond)) {
+  if (!takeToken(connection.frameBucket, ctx.clock.now(), ctx.framesPerSecond)) {
     closeForLimit(ctx, connection, 'framesPerSecond')
     return
   }

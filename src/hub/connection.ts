@@ -12,7 +12,7 @@ export class Connection {
   mark = 0
   open = true
   /** Frames-per-second bucket (see src/client/token-bucket.ts). */
-  readonly frames: Bucket = newBucket()
+  readonly frameBucket: Bucket = newBucket()
   /** A replay asked for this turn and not yet served (ms of history), or 0. */
   replayAge = 0
 

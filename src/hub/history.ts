@@ -88,7 +88,7 @@ export class History {
   #bytes = 0
 
   constructor(
-    private readonly options: HistoryOptions,
+    private options: HistoryOptions,
     private readonly ledger: HistoryLedger = new HistoryLedger(() => Number.POSITIVE_INFINITY)
   ) {}
 
@@ -106,18 +106,20 @@ export class History {
     return this.#entries[this.#head]?.at
   }
 
-  /** The most recently appended entry still kept (the Workers adapter persists it), or undefined. */
-  get newest(): HistoryEntry | undefined {
-    return this.size > 0 ? this.#entries[this.#entries.length - 1] : undefined
-  }
-
-  append(entry: HistoryEntry, now: number): void {
-    if (this.options.size === 0 || this.options.age === 0) return
+  /** Appends `entry` and trims; returns it as kept, or undefined when it is not kept at all. */
+  append(entry: HistoryEntry, now: number): HistoryEntry | undefined {
+    if (this.options.size === 0 || this.options.age === 0) return undefined
     const kept: Kept = { ...entry, cost: entryCost(entry), charged: false, dead: false }
     this.#entries.push(kept)
     this.#bytes += kept.cost
     this.trim(now)
     if (!kept.dead) this.ledger.charge(this, kept)
+    return kept.dead ? undefined : kept
+  }
+
+  /** New bounds (a reload); applied from the next append or trim. */
+  reconfigure(options: HistoryOptions): void {
+    this.options = options
   }
 
   /** Drops entries beyond the size and byte bounds and those older than the age bound. */

@@ -18,8 +18,9 @@ import type { HistoryOptions, Limits } from '../config/schema.ts'
 import type { LimitStats } from '../limit-stats.ts'
 import type { LogLimiter } from '../log-limiter.ts'
 import type { ClientSocket, Clock, Outbound, Scheduler } from '../ports.ts'
+import { utf8Length } from '../util/utf8.ts'
 import { Connection } from './connection.ts'
-import { HistoryLedger } from './history.ts'
+import { type HistoryEntry, HistoryLedger } from './history.ts'
 import { Instance } from './instance.ts'
 import { OutputBudget, type OutputLimit } from './output-budget.ts'
 
@@ -35,14 +36,26 @@ export type HubLimits = Pick<
   | 'instances'
 >
 
+/** What the hub tells whoever keeps state outside it (the Workers adapter persists these). */
+export interface HubEvents {
+  /** A message was kept in `instance`'s history. */
+  kept?(instance: Instance, entry: HistoryEntry): void
+  /** A connection was accepted. */
+  connected?(connection: Connection): void
+  /** A connection's subscriptions changed (after a subscribe or unsubscribe that changed them). */
+  subscribed?(connection: Connection): void
+  /** A connection left the hub, for whatever reason (closed, or closed for a limit). */
+  disconnected?(connection: Connection): void
+}
+
 export interface HubOptions {
   clock: Clock
   log: LogLimiter
   scheduler: Scheduler
-  /** Read on every use, so a reload takes effect. */
   limits: HubLimits
   history: HistoryOptions
   stats: LimitStats
+  events?: HubEvents
 }
 
 /** Process-wide counters, for metrics. */
@@ -72,18 +85,6 @@ function sameIds(a: readonly string[], b: readonly string[]): boolean {
   return true
 }
 
-/** UTF-8 length of `text`, without encoding it. */
-export function utf8Length(text: string): number {
-  let bytes = text.length
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    if (code < 0x80) continue
-    // Two bytes up to U+07FF, three for the rest of the BMP; a surrogate pair (2 units) is 4.
-    bytes += code < 0x800 ? 1 : code >= 0xd800 && code <= 0xdbff ? 1 : 2
-  }
-  return bytes
-}
-
 export class Hub {
   readonly stats: HubStats = {
     deliveries: 0,
@@ -103,21 +104,41 @@ export class Hub {
   /** Connections with a replay waiting for the end of this turn. */
   #replays: Connection[] = []
 
+  #limits: HubLimits
+  #history: HistoryOptions
+  readonly #events: HubEvents
+
   constructor(private readonly options: HubOptions) {
-    const { limits, stats, log } = options
-    this.output = new OutputBudget(limits, options.scheduler, (connection, limit) =>
+    const { stats, log } = options
+    this.#limits = options.limits
+    this.#history = options.history
+    this.#events = options.events ?? {}
+    this.output = new OutputBudget(options.limits, options.scheduler, (connection, limit) =>
       this.#closeSlow(connection, limit)
     )
     this.ledger = new HistoryLedger(
-      () => limits.historyBytes,
+      () => this.#limits.historyBytes,
       (count) => {
         stats.historyBytes += count
         log.warn(
           'limit:historyBytes',
-          `History of all instances passed "limits.historyBytes" (${limits.historyBytes} bytes): dropped the ${count} oldest messages.`
+          `History of all instances passed "limits.historyBytes" (${this.#limits.historyBytes} bytes): dropped the ${count} oldest messages.`
         )
       }
     )
+  }
+
+  /** The limits in force. */
+  get limits(): HubLimits {
+    return this.#limits
+  }
+
+  /** New limits and history bounds (a reload): in force from the next message or frame. */
+  reconfigure(limits: HubLimits, history: HistoryOptions): void {
+    this.#limits = limits
+    this.#history = history
+    this.output.reconfigure(limits)
+    for (const instance of this.#instances.values()) instance.history.reconfigure(history)
   }
 
   /** Deliveries queued for later turns by sliced fan-outs (0 when all are done). */
@@ -146,14 +167,14 @@ export class Hub {
 
   /** True when `name` exists or one more instance fits under `limits.instances`. */
   canHold(name: string): boolean {
-    return this.#instances.has(name) || this.#instances.size < this.options.limits.instances
+    return this.#instances.has(name) || this.#instances.size < this.#limits.instances
   }
 
   /** The instance, created on first use. */
   instance(name: string): Instance {
     let instance = this.#instances.get(name)
     if (!instance) {
-      instance = new Instance(name, this.options.history, this.ledger)
+      instance = new Instance(name, this.#history, this.ledger)
       this.#instances.set(name, instance)
     }
     return instance
@@ -164,6 +185,7 @@ export class Hub {
     const connection = new Connection(this.#nextId++, instance, socket)
     instance.connections.add(connection)
     instance.total++
+    this.#events.connected?.(connection)
     return connection
   }
 
@@ -179,6 +201,7 @@ export class Hub {
     connection.subBytes = 0
     instance.connections.delete(connection)
     this.output.forget(connection)
+    this.#events.disconnected?.(connection)
   }
 
   /**
@@ -188,7 +211,7 @@ export class Hub {
    */
   subscribe(connection: Connection, ids: readonly string[]): PolicyLimit | undefined {
     if (!connection.open) return undefined
-    const { limits } = this.options
+    const limits = this.#limits
     let fresh = 0
     let bytes = 0
     for (const id of ids) {
@@ -203,6 +226,7 @@ export class Hub {
       return 'subscriptionsPerConnection'
     }
     if (connection.subBytes + bytes > limits.subscriptionBytes) return 'subscriptionBytes'
+    if (fresh === 0) return undefined
     const { index } = connection.instance
     for (const id of ids) {
       if (connection.subs.has(id)) continue
@@ -216,16 +240,20 @@ export class Hub {
       sockets.add(connection)
       connection.instance.version++
     }
+    this.#events.subscribed?.(connection)
     return undefined
   }
 
   unsubscribe(connection: Connection, ids: readonly string[]): void {
+    let changed = false
     for (const id of ids) {
       if (connection.subs.delete(id)) {
         connection.subBytes -= utf8Length(id)
         this.#unindex(connection.instance, id, connection)
+        changed = true
       }
     }
+    if (changed && connection.open) this.#events.subscribed?.(connection)
   }
 
   /**
@@ -236,12 +264,19 @@ export class Hub {
   publish(instanceName: string, subscribers: readonly string[], message: Outbound): number {
     const instance = this.instance(instanceName)
     const now = this.options.clock.now()
-    instance.history.append({ at: now, subscribers, message }, now)
+    const kept = instance.history.append({ at: now, subscribers, message }, now)
+    const count = this.#fanOut(instance, subscribers, message)
+    // After the delivery, so whoever keeps the counters sees this message's.
+    if (kept) this.#events.kept?.(instance, kept)
+    return count
+  }
+
+  #fanOut(instance: Instance, subscribers: readonly string[], message: Outbound): number {
     const targets = this.#targets(instance, subscribers)
     if (targets.length === 0) return 0
     const queue = this.#queue
     const bytes = message.bytes.byteLength
-    if (queue.length === 0 && targets.length <= this.options.limits.fanoutSlice) {
+    if (queue.length === 0 && targets.length <= this.#limits.fanoutSlice) {
       this.#deliver(instance, targets, 0, targets.length, [message], bytes)
       return targets.length
     }
@@ -396,8 +431,8 @@ export class Hub {
     connection.socket.close(CLOSE_SLOW_CONSUMER, CLOSE_REASONS[limit])
     const why =
       limit === 'slowConsumerBytes'
-        ? `more than "limits.slowConsumerBytes" (${this.options.limits.slowConsumerBytes}) waiting to be sent`
-        : `the process's waiting output passed "limits.outputBytes" (${this.options.limits.outputBytes}), and it had the most`
+        ? `more than "limits.slowConsumerBytes" (${this.#limits.slowConsumerBytes}) waiting to be sent`
+        : `the process's waiting output passed "limits.outputBytes" (${this.#limits.outputBytes}), and it had the most`
     this.options.log.log(`close:${limit}`, `${connection.label} Closed with 4008: ${why}.`)
   }
 
@@ -410,7 +445,7 @@ export class Hub {
   /** Serves queued fan-outs, oldest first, up to one slice of sockets per turn. */
   #pump(): void {
     this.#pumping = false
-    let budget = this.options.limits.fanoutSlice
+    let budget = this.#limits.fanoutSlice
     while (budget > 0 && this.#queue.length > 0) {
       const job = this.#queue[0] as FanoutJob
       const to = Math.min(job.targets.length, job.next + budget)

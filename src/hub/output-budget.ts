@@ -27,11 +27,16 @@ export class OutputBudget {
   waiting = 0
 
   constructor(
-    private readonly limits: Pick<Limits, 'slowConsumerBytes' | 'outputBytes'>,
+    private limits: Pick<Limits, 'slowConsumerBytes' | 'outputBytes'>,
     private readonly scheduler: Scheduler,
     /** Must disconnect the connection and close its socket with 4008. */
     private readonly close: (connection: Connection, limit: OutputLimit) => void
   ) {}
+
+  /** New budgets (a reload). */
+  reconfigure(limits: Pick<Limits, 'slowConsumerBytes' | 'outputBytes'>): void {
+    this.limits = limits
+  }
 
   /** Sockets being watched (more than WATCH_BYTES waiting when last seen). */
   get watched(): number {

@@ -162,3 +162,9 @@ const LOOPBACK = new CidrList(['127.0.0.0/8', '::1'])
 export function isLoopbackAddress(address: string | undefined): boolean {
   return address !== undefined && LOOPBACK.has(address)
 }
+
+/** True for a host name or address that only reaches this machine: `localhost` or loopback. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+  return bare.toLowerCase() === 'localhost' || isLoopbackAddress(bare)
+}

@@ -23,9 +23,14 @@ export class Circuit {
   epoch = 0
 
   constructor(
-    private readonly tuning: CircuitTuning,
+    /** Read on every use: a reload swaps it. */
+    private readonly tuningOf: () => CircuitTuning,
     private readonly random: () => number
   ) {}
+
+  private get tuning(): CircuitTuning {
+    return this.tuningOf()
+  }
 
   /** True in `down` and `probing`: the peer is not reachable as far as we know. */
   get open(): boolean {

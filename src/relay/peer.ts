@@ -34,6 +34,7 @@ export interface PeerContext {
   /** For lines a peer can cause again and again. */
   log: LogLimiter
   timers: Timers
+  /** Swapped by a reload (Relay.reconfigure); read on every use. */
   tuning: PeerTuning
   /** This server's fingerprint: a receipt carrying it means the peer is us. */
   selfFingerprint: string
@@ -88,7 +89,7 @@ export class Peer {
     readonly address: PeerAddress,
     private readonly context: PeerContext
   ) {
-    this.#circuit = new Circuit(context.tuning, context.random)
+    this.#circuit = new Circuit(() => context.tuning, context.random)
   }
 
   get label(): string {

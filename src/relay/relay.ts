@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts'
 import { LogLimiter } from '../log-limiter.ts'
 import type { Clock, Logger, PeerAddress, PeerTransport, Scheduler } from '../ports.ts'
 import type { Forwarder } from '../tidings.ts'
-import { Peer, type PeerStatus, type PeerTuning } from './peer.ts'
+import { Peer, type PeerContext, type PeerStatus, type PeerTuning } from './peer.ts'
 import { isLocalAdmin, type LocalAdmin } from './self.ts'
 import { globalTimers, type Timers } from './timers.ts'
 
@@ -38,6 +38,7 @@ export class Relay implements Forwarder {
   readonly peers: readonly Peer[]
   readonly #options: RelayOptions
   readonly #timers: Timers
+  readonly #context: PeerContext
   #pumpScheduled = false
   #closed = false
 
@@ -46,7 +47,7 @@ export class Relay implements Forwarder {
     this.#timers = options.timers ?? globalTimers
     const { config } = options
     const tuning: PeerTuning = config.relay
-    const context = {
+    const context: PeerContext = {
       transport: options.transport,
       clock: options.clock,
       logger: options.logger,
@@ -57,11 +58,17 @@ export class Relay implements Forwarder {
       random: options.random ?? Math.random,
       observe: options.observe,
     }
+    this.#context = context
     this.peers = config.cluster.map((entry) => {
       const secret = entry.secret ?? config.secret ?? undefined
       const address: PeerAddress = { origin: peerOrigin(entry), secret }
       return new Peer(address, context)
     })
+  }
+
+  /** New queue, age and backoff tuning (a reload), for every peer from its next message. */
+  reconfigure(tuning: PeerTuning): void {
+    this.#context.tuning = tuning
   }
 
   /**

@@ -4,6 +4,8 @@
  * public address) is recognised from the first receipt instead, as Aphlict does.
  */
 
+import { isLoopbackHost } from '../net/address.ts'
+
 /** An admin server this process listens on. */
 export interface LocalAdmin {
   host: string
@@ -14,10 +16,6 @@ export interface LocalAdmin {
 function normalise(host: string): string {
   const lower = host.toLowerCase()
   return lower.startsWith('[') && lower.endsWith(']') ? lower.slice(1, -1) : lower
-}
-
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
 
 /** True when `peer` certainly reaches one of `locals` (same port and scheme, same address). */

@@ -4,8 +4,8 @@
  */
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createPublisher } from '../../clients/publisher.ts'
 import { type Demo, startDemo } from '../../examples/demo/serve.ts'
-import { createPublisher } from '../../src/clients/publisher.ts'
 import {
   CHROMIUM,
   chromiumAvailable,

@@ -11,6 +11,15 @@ let counter = 0
 /** A subscriber id no other test uses. */
 const uid = (label = 'X'): string => `PHID-${label}-${process.pid}-${++counter}`
 
+/** A counter of /stats.json `limited`, as the node (shard 0 on Workers) reports it. */
+async function limited(target: Target, name: string): Promise<number> {
+  const response = await fetch(`${target.adminUrl}/stats.json`, {
+    headers: target.adminHeaders,
+    signal: AbortSignal.timeout(5000),
+  })
+  return ((await response.json()) as { limited: Record<string, number> }).limited[name] ?? -1
+}
+
 async function subscribed(target: Target, ids: string[], path = '/'): Promise<TestClient> {
   const client = await connect(`${target.clientUrl}${path}`)
   client.send({ command: 'subscribe', data: ids })
@@ -197,6 +206,28 @@ export function describeContract(name: string, factory: TargetFactory): void {
         expect(closed.reason).toMatch(/subscription/)
       })
 
+      it('closes a socket that subscribes to an id over limits.idBytes with 1008 id_too_long, and counts it', async () => {
+        const before = await limited(target, 'idBytes')
+        const client = await connect(`${target.clientUrl}/`)
+        client.send({ command: 'subscribe', data: ['x'.repeat(300)] })
+        expect(await client.closed).toEqual({ code: 1008, reason: 'id_too_long' })
+        expect(await limited(target, 'idBytes')).toBe(before + 1)
+      })
+
+      it('counts limit closes in /stats.json and /metrics', async () => {
+        const before = await limited(target, 'subscriptionsPerConnection')
+        const client = await connect(`${target.clientUrl}/`)
+        client.send({ command: 'subscribe', data: Array.from({ length: 51 }, () => uid()) })
+        expect((await client.closed).reason).toBe('subscription_limit')
+        expect(await limited(target, 'subscriptionsPerConnection')).toBe(before + 1)
+        const metrics = await (
+          await fetch(`${target.adminUrl}/metrics`, { headers: target.adminHeaders })
+        ).text()
+        expect(metrics).toContain(
+          `tidings_limit_refusals_total{limit="subscriptions_per_connection"} ${before + 1}\n`
+        )
+      })
+
       it('removes a closed socket from the instance', async () => {
         const instance = 'leave-check'
         const client = await subscribed(target, [uid()], `/~${instance}/`)
@@ -299,6 +330,38 @@ export function describeContract(name: string, factory: TargetFactory): void {
         expect(after['history.size']).toBe(0)
       })
 
+      it('refuses a body nested too deep, or an unusable uniqueID, with 400 and a coded error', async () => {
+        const deep = `{"subscribers":["P"],"x":${'['.repeat(100)}${']'.repeat(100)}}`
+        const cases: [string, string][] = [
+          [deep, 'body_too_deep'],
+          ['{"subscribers":["P"],"uniqueID":""}', 'unique_id_invalid'],
+          ['{"subscribers":["P"],"uniqueID":{"a":1}}', 'unique_id_invalid'],
+        ]
+        for (const [body, code] of cases) {
+          const reply = await post(target, body, '?instance=bad-bodies-2')
+          expect(reply.status, body).toBe(400)
+          expect((reply.json as { error: { code: string } }).error.code).toBe(code)
+        }
+        expect((await status(target, 'bad-bodies-2'))['messages.in']).toBe(0)
+      })
+
+      it('gives a message without a uniqueID a random one, the same on every socket', async () => {
+        const id = uid()
+        const [a, b] = [await subscribed(target, [id]), await subscribed(target, [id])]
+        await post(target, { n: 1, subscribers: [id] })
+        const [fromA, fromB] = [await a.next(), await b.next()]
+        expect(fromA.uniqueID).toMatch(/^[a-z2-7]{32}$/)
+        expect(fromB.uniqueID).toBe(fromA.uniqueID)
+        await Promise.all([a.close(), b.close()])
+      })
+
+      it("adds the node's keys after Aphlict's in /status/", async () => {
+        const body = await status(target, 'status-extras')
+        expect(body.fingerprint).toMatch(FINGERPRINT)
+        expect(body['cluster.duplicates']).toEqual(expect.any(Number))
+        expect(body['cluster.dedupEvicted']).toEqual(expect.any(Number))
+      })
+
       it('refuses a body over the limit with 413', async () => {
         const reply = await post(target, { subscribers: ['x'], pad: 'x'.repeat(5000) })
         expect(reply.status).toBe(413)
@@ -331,6 +394,33 @@ export function describeContract(name: string, factory: TargetFactory): void {
         expect(reply.status).toBe(400)
         expect((reply.json as { error: { code: string } }).error.code).toBe('instance_invalid')
       })
+    })
+  })
+
+  describe(`${name}: browser origins`, { timeout: 20_000 }, () => {
+    let target: Target
+    beforeAll(async () => {
+      target = await factory({ origins: ['https://phorge.example.org'] })
+    })
+    afterAll(async () => {
+      await target?.close()
+    })
+
+    it('refuses an upgrade from another origin with 403 origin_not_allowed, and counts it', async () => {
+      const before = await limited(target, 'origin')
+      const refused = await connect(`${target.clientUrl}/`, 3000, {
+        Origin: 'https://evil.example',
+      }).then(
+        () => 'accepted',
+        (error: Error) => error.message
+      )
+      expect(refused).toMatch(/403/)
+      expect(await limited(target, 'origin')).toBe(before + 1)
+      const allowed = await connect(`${target.clientUrl}/`, 3000, {
+        Origin: 'https://phorge.example.org',
+      })
+      await allowed.ping()
+      await allowed.close()
     })
   })
 }

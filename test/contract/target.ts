@@ -7,6 +7,8 @@ import type { HistoryOptions, Limits } from '../../src/config/schema.ts'
 export interface TargetOptions {
   limits?: Partial<Limits>
   history?: Partial<HistoryOptions>
+  /** Browser origins allowed on the client port (`origins`). */
+  origins?: string[]
 }
 
 export interface Target {

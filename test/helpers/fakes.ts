@@ -4,6 +4,7 @@ import type { HistoryOptions } from '../../src/config/schema.ts'
 import { Hub, type HubLimits } from '../../src/hub/hub.ts'
 import { newLimitStats } from '../../src/limit-stats.ts'
 import { LogLimiter } from '../../src/log-limiter.ts'
+import { createNode, type NodeOptions } from '../../src/node/node.ts'
 import type { ClientSocket, Clock, Logger, Outbound, Scheduler } from '../../src/ports.ts'
 
 export class FakeClock implements Clock {
@@ -83,4 +84,40 @@ export function testHub(
     history: options.history ?? defaults.history,
     stats: newLimitStats(),
   })
+}
+
+/** The config testNode() starts from: two port-0 servers, plus `extra` top-level keys. */
+export function nodeConfig(extra: Record<string, unknown> = {}) {
+  return parseConfig({
+    servers: [
+      { type: 'client', port: 0 },
+      { type: 'admin', port: 0 },
+    ],
+    ...extra,
+  })
+}
+
+/**
+ * A whole node (src/node/node.ts) on fakes: a manual scheduler, a fake clock, a recording
+ * logger. `config` adds top-level keys to a config with two port-0 servers.
+ */
+export function testNode(
+  config: Record<string, unknown> = {},
+  options: Partial<Omit<NodeOptions, 'config'>> & {
+    logger?: RecordingLogger
+    clock?: FakeClock
+  } = {}
+) {
+  const clock = options.clock ?? new FakeClock()
+  const logger = options.logger ?? new RecordingLogger()
+  const scheduler = new ManualScheduler()
+  const node = createNode({
+    scheduler,
+    ...options,
+    clock,
+    logger,
+    config: nodeConfig(config),
+  })
+  node.state.listening = true
+  return { node, tidings: node.tidings, app: node.admin, clock, logger, scheduler }
 }

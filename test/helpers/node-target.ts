@@ -24,6 +24,7 @@ export async function startNode(
     loopbackConfig({
       limits: options.limits ?? {},
       history: options.history ?? {},
+      ...(options.origins ? { origins: options.origins } : {}),
       ...options.extra,
     })
   )

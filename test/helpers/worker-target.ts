@@ -62,6 +62,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
     TIDINGS_CONFIG: JSON.stringify({
       limits: options.limits ?? {},
       history: options.history ?? {},
+      ...(options.origins ? { origins: options.origins } : {}),
       ...options.config,
     }),
   }

@@ -213,12 +213,12 @@ describe('a client that does not read', () => {
       // The answer is what it would add: past the budget only counting what waits already.
       const answer = frame.includes('ping') ? 15 : message.bytes.byteLength
       socket.pending = 1024 - answer
-      handleFrame(tidings.frames, connection, frame)
+      handleFrame(tidings.frameContext, connection, frame)
       scheduler.runAll()
       expect(socket.sent).toHaveLength(1)
       expect(socket.closed).toBeUndefined()
       socket.pending = 1025 - answer
-      handleFrame(tidings.frames, connection, frame)
+      handleFrame(tidings.frameContext, connection, frame)
       scheduler.runAll()
       expect(socket.sent).toHaveLength(1)
       expect(socket.closed).toEqual({ code: 4008, reason: 'slow_consumer' })

@@ -6,6 +6,8 @@
 import parsePrometheus, { type ParsedFamily } from 'parse-prometheus-text-format'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../adapters/node/server.ts'
+import { rawRequest, upgradeRequest } from '../../scripts/hardening/attacks.ts'
+import { sleep } from '../../scripts/hardening/node.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { loopbackConfig, startNode } from '../helpers/node-target.ts'
 import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
@@ -195,5 +197,24 @@ describe('operations endpoints on a Node server', { timeout: 30_000 }, () => {
     await post(server, { subscribers: ['x'] }, 'h')
     const status = await (await fetch(`${server.url('admin')}/status/?instance=h`)).json()
     expect(status['history.size']).toBe(1)
+  })
+
+  it('reconfigures websocket.heartbeat live: a socket that answers no ping is then dropped', async () => {
+    const server = await start()
+    const port = Number(new URL(server.url('client')).port)
+    // A raw upgrade: unlike a ws client, it never answers a ping.
+    const silent = async (): Promise<number> => {
+      const reply = await rawRequest(port, upgradeRequest('/'), 3000)
+      expect(reply.answer).toMatch(/^HTTP\/1\.1 101 /)
+      const started = Date.now()
+      await new Promise((resolve) => reply.socket.once('close', resolve))
+      return Date.now() - started
+    }
+    const before = await Promise.race([silent(), sleep(1000).then(() => 'open')])
+    expect(before).toBe('open')
+    const next = parseConfig(loopbackConfig({ websocket: { heartbeat: 100 } }))
+    expect(server.reconfigure(next).applied).toEqual(['websocket.heartbeat'])
+    // Dropped at the second ping it did not answer: about 200 ms, at most a few seconds.
+    expect(await silent()).toBeLessThan(5000)
   })
 })

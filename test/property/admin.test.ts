@@ -5,12 +5,9 @@
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createAdminApp } from '../../src/admin/app.ts'
 import { parseMessage } from '../../src/admin/body.ts'
-import { parseConfig } from '../../src/config/parse.ts'
 import { RequestError } from '../../src/errors.ts'
-import { Tidings } from '../../src/tidings.ts'
-import { FakeClock, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
+import { testNode } from '../helpers/fakes.ts'
 import { PROPERTY_RUNS, SEED } from './seed.ts'
 
 const CODES = new Set([
@@ -107,21 +104,7 @@ describe('admin app (properties)', () => {
       fc.asyncProperty(
         fc.array(fc.tuple(body, instance, contentType), { minLength: 1, maxLength: 8 }),
         async (posts) => {
-          const logger = new RecordingLogger()
-          const config = parseConfig({
-            servers: [
-              { type: 'client', port: 0 },
-              { type: 'admin', port: 0 },
-            ],
-            limits: { bodyBytes: 200 },
-          })
-          const tidings = new Tidings({
-            config,
-            clock: new FakeClock(),
-            logger,
-            scheduler: new ManualScheduler(),
-          })
-          const app = createAdminApp({ tidings, logger, bodyBytes: config.limits.bodyBytes })
+          const { tidings, app, logger } = testNode({ limits: { bodyBytes: 200 } })
           const accepted = new Map<string, number>()
           for (const [bytes, name, type] of posts) {
             const query = name === undefined ? '' : `?instance=${encodeURIComponent(name)}`

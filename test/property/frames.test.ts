@@ -110,7 +110,7 @@ describe('handleFrame (properties)', () => {
       fc.property(fc.array(frame, { maxLength: 30 }), (frames) => {
         const { tidings, socket, connection } = setup()
         for (const text of frames) {
-          expect(() => handleFrame(tidings.frames, connection, text)).not.toThrow()
+          expect(() => handleFrame(tidings.frameContext, connection, text)).not.toThrow()
           checkIndex(connection)
           expect(connection.subs.size).toBeLessThanOrEqual(LIMIT)
           if (socket.closed) {
@@ -132,9 +132,9 @@ describe('handleFrame (properties)', () => {
     fc.assert(
       fc.property(fc.array(frame, { maxLength: 20 }), (frames) => {
         const { tidings, socket, connection } = setup()
-        for (const text of frames) handleFrame(tidings.frames, connection, text)
+        for (const text of frames) handleFrame(tidings.frameContext, connection, text)
         const before = socket.sent.length
-        handleFrame(tidings.frames, connection, '{"command":"ping","data":null}')
+        handleFrame(tidings.frameContext, connection, '{"command":"ping","data":null}')
         expect(socket.sent.length).toBe(connection.open ? before + 1 : before)
         expect(connection.open).toBe(socket.closed === undefined)
       }),
@@ -166,7 +166,7 @@ describe('frame rate limit (properties)', () => {
           if (recent < perSecond) kept.push(t)
         }
         const { connection } = setup()
-        for (const t of kept) expect(takeToken(connection.frames, t, perSecond)).toBe(true)
+        for (const t of kept) expect(takeToken(connection.frameBucket, t, perSecond)).toBe(true)
       }),
       { seed: SEED, numRuns: PROPERTY_RUNS }
     )
@@ -176,7 +176,7 @@ describe('frame rate limit (properties)', () => {
     fc.assert(
       fc.property(rate, times, (perSecond, at) => {
         const { connection } = setup()
-        const accepted = at.filter((t) => takeToken(connection.frames, t, perSecond))
+        const accepted = at.filter((t) => takeToken(connection.frameBucket, t, perSecond))
         for (let i = 0; i < accepted.length; i++) {
           for (let j = i; j < accepted.length; j++) {
             const span = (accepted[j] as number) - (accepted[i] as number)

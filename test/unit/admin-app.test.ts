@@ -1,27 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { createAdminApp } from '../../src/admin/app.ts'
-import { parseConfig } from '../../src/config/parse.ts'
-import { Tidings } from '../../src/tidings.ts'
-import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
+import { FakeSocket, testNode } from '../helpers/fakes.ts'
 
-function setup() {
-  const clock = new FakeClock()
-  const logger = new RecordingLogger()
-  const config = parseConfig({
-    servers: [
-      { type: 'client', port: 0 },
-      { type: 'admin', port: 0 },
-    ],
-    limits: { bodyBytes: 256 },
-  })
-  const tidings = new Tidings({
-    config,
-    clock,
-    logger,
-    scheduler: new ManualScheduler(),
-    fingerprint: 'fpfpfpfpfpfpfpfp',
-  })
-  const app = createAdminApp({ tidings, logger, bodyBytes: config.limits.bodyBytes })
+function setup(remote?: string) {
+  const { clock, logger, tidings, app } = testNode(
+    { limits: { bodyBytes: 256 } },
+    {
+      fingerprint: 'fpfpfpfpfpfpfpfp',
+      ...(remote ? { runtime: { remoteAddress: () => remote } } : {}),
+    }
+  )
   const post = (body: string, query = '') => app.request(`/${query}`, { method: 'POST', body })
   return { clock, logger, tidings, app, post }
 }
@@ -125,13 +112,7 @@ describe('createAdminApp', () => {
   })
 
   it('logs the peer address of a bad request, not a client-supplied X-Forwarded-For', async () => {
-    const { tidings, logger } = setup()
-    const app = createAdminApp({
-      tidings,
-      logger,
-      bodyBytes: 256,
-      remoteAddress: () => '127.0.0.9',
-    })
+    const { app, logger } = setup('127.0.0.9')
     await app.request('/', {
       method: 'POST',
       body: 'nope',

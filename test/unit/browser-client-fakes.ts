@@ -1,5 +1,5 @@
 /** A scripted WebSocket for the browser client's unit tests: the test plays the server. */
-import type { WebSocketConstructor, WebSocketLike } from '../../src/clients/browser.ts'
+import type { WebSocketConstructor, WebSocketLike } from '../../clients/browser.ts'
 
 export class FakeSocket implements WebSocketLike {
   readyState = 0

@@ -12,9 +12,9 @@ import {
   createClient,
   type Timers,
   type WebSocketConstructor,
-} from '../../src/clients/browser.ts'
-import type { TidingsMessage } from '../../src/clients/message.ts'
-import { createPublisher } from '../../src/clients/publisher.ts'
+} from '../../clients/browser.ts'
+import type { TidingsMessage } from '../../clients/message.ts'
+import { createPublisher } from '../../clients/publisher.ts'
 import { startNode } from '../helpers/node-target.ts'
 import { eventually } from '../helpers/ws-client.ts'
 

@@ -6,9 +6,9 @@ import {
   type ClientStatus,
   createClient,
   type TidingsClient,
-} from '../../src/clients/browser.ts'
-import { TidingsClientError } from '../../src/clients/errors.ts'
-import type { TidingsMessage } from '../../src/clients/message.ts'
+} from '../../clients/browser.ts'
+import { TidingsClientError } from '../../clients/errors.ts'
+import type { TidingsMessage } from '../../clients/message.ts'
 import { type FakeSocket, fakeNetwork, seeded } from './browser-client-fakes.ts'
 
 const SERVERS = ['ws://a.test/~x/', 'ws://b.test/~x/', 'ws://c.test/~x/']

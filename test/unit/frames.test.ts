@@ -3,6 +3,7 @@ import { handleFrame } from '../../src/client/frames.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { outboundFromValue } from '../../src/hub/outbound.ts'
 import { Tidings } from '../../src/tidings.ts'
+import { utf8Length } from '../../src/util/utf8.ts'
 import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
 
 function setup(limits: Record<string, number> = {}) {
@@ -20,7 +21,7 @@ function setup(limits: Record<string, number> = {}) {
   const connection = tidings.hub.connect(socket, 'default')
   const send = (frame: unknown) =>
     handleFrame(
-      tidings.frames,
+      tidings.frameContext,
       connection,
       typeof frame === 'string' ? frame : JSON.stringify(frame)
     )
@@ -84,5 +85,13 @@ describe('handleFrame', () => {
     send({ command: 'subscribe', data: ['d'] })
     expect(socket.closed).toEqual({ code: 1008, reason: 'subscription_limit' })
     expect(connection.open).toBe(false)
+  })
+})
+
+describe('utf8Length', () => {
+  it('matches TextEncoder for ASCII, two- and three-byte characters and surrogate pairs', () => {
+    for (const text of ['', 'PHID-USER-abc', 'Grüße', '世界', '🚀', 'a🚀b世c', 'x'.repeat(300)]) {
+      expect(utf8Length(text)).toBe(new TextEncoder().encode(text).byteLength)
+    }
   })
 })

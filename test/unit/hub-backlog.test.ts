@@ -1,24 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { createAdminApp } from '../../src/admin/app.ts'
-import { parseConfig } from '../../src/config/parse.ts'
 import { outboundFromValue } from '../../src/hub/outbound.ts'
-import { Tidings } from '../../src/tidings.ts'
-import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
+import { FakeSocket, testNode } from '../helpers/fakes.ts'
 
 function setup(limits: Record<string, number>) {
-  const scheduler = new ManualScheduler()
-  const logger = new RecordingLogger()
-  const config = parseConfig({
-    servers: [
-      { type: 'client', port: 0 },
-      { type: 'admin', port: 0 },
-    ],
-    limits,
-  })
-  const tidings = new Tidings({ config, clock: new FakeClock(), logger, scheduler })
+  const { scheduler, tidings, app } = testNode({ limits })
   const sockets = Array.from({ length: 10 }, () => new FakeSocket())
   for (const socket of sockets) tidings.hub.subscribe(tidings.hub.connect(socket, 'default'), ['P'])
-  const app = createAdminApp({ tidings, logger, bodyBytes: config.limits.bodyBytes })
   return { scheduler, tidings, sockets, app }
 }
 

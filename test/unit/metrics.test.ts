@@ -1,30 +1,22 @@
 import parsePrometheus, { type ParsedFamily } from 'parse-prometheus-text-format'
 import { describe, expect, it } from 'vitest'
-import { createAdminApp } from '../../src/admin/app.ts'
-import type { OpsOptions } from '../../src/admin/ops-routes.ts'
 import { handleFrame } from '../../src/client/frames.ts'
-import { parseConfig } from '../../src/config/parse.ts'
 import { renderExposition } from '../../src/metrics/exposition.ts'
+import { coreFamilies } from '../../src/metrics/families.ts'
 import { Histogram, histogramQuantile, histogramSamples } from '../../src/metrics/histogram.ts'
 import { PeerLatencies, relayHealth } from '../../src/metrics/relay-health.ts'
 import type { PeerHealth } from '../../src/metrics/stats.ts'
+import type { NodeOptions } from '../../src/node/node.ts'
 import type { PeerState } from '../../src/relay/circuit.ts'
 import type { Relay } from '../../src/relay/relay.ts'
-import { Tidings } from '../../src/tidings.ts'
-import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
+import { FakeClock, FakeSocket, testNode } from '../helpers/fakes.ts'
 
-function setup(ops: OpsOptions = {}) {
+function setup(runtime: NodeOptions['runtime'] = {}) {
   const clock = new FakeClock(1_700_000_000_000)
-  const logger = new RecordingLogger()
-  const config = parseConfig({
-    servers: [
-      { type: 'client', port: 0 },
-      { type: 'admin', port: 0 },
-    ],
-  })
-  const scheduler = new ManualScheduler()
-  const tidings = new Tidings({ config, clock, logger, scheduler, fingerprint: 'fpfpfpfpfpfpfpfp' })
-  const app = createAdminApp({ tidings, logger, bodyBytes: 4096, ops })
+  const { node, tidings, app, scheduler } = testNode(
+    {},
+    { clock, fingerprint: 'fpfpfpfpfpfpfpfp', runtime }
+  )
   const post = (body: string, instance = 'default') =>
     app.request(`/?instance=${instance}`, { method: 'POST', body })
   const scrape = async (): Promise<{ text: string; families: ParsedFamily[] }> => {
@@ -34,7 +26,7 @@ function setup(ops: OpsOptions = {}) {
     const text = await response.text()
     return { text, families: parsePrometheus(text) }
   }
-  return { clock, tidings, app, post, scrape, scheduler }
+  return { clock, tidings, app, post, scrape, scheduler, node }
 }
 
 function family(families: ParsedFamily[], name: string): ParsedFamily {
@@ -158,8 +150,8 @@ describe('GET /metrics', () => {
     expect((await post('{"key":"1","subscribers":["P1"]}')).status).toBe(200)
     expect((await post('{"key":"2","subscribers":["P2"]}')).status).toBe(200)
     expect((await post('not json')).status).toBe(400)
-    handleFrame(tidings.frames, connections[2]!, '{"command":"nope"}')
-    handleFrame(tidings.frames, connections[0]!, '{"command":"replay","data":{"age":1000}}')
+    handleFrame(tidings.frameContext, connections[2]!, '{"command":"nope"}')
+    handleFrame(tidings.frameContext, connections[0]!, '{"command":"replay","data":{"age":1000}}')
     scheduler.runAll()
     tidings.hub.disconnect(connections[2]!)
 
@@ -235,8 +227,9 @@ describe('GET /metrics', () => {
         lastSuccess: null,
       },
     ]
-    const { scrape } = setup({ peers: () => peers })
-    const { text, families } = await scrape()
+    const { node } = setup()
+    const text = renderExposition(coreFamilies({ ...node.stats(), peers }))
+    const families = parsePrometheus(text)
     const a = { peer: 'http://127.0.0.2:22281' }
     const b = { peer: 'https://[fd00::3]:22281' }
     expect(value(families, 'tidings_relay_peer_up', a)).toBe(1)
@@ -265,7 +258,7 @@ describe('GET /metrics', () => {
 
   it('appends the runtime families the adapter supplies', async () => {
     const { scrape } = setup({
-      runtimeFamilies: () => [
+      families: () => [
         {
           name: 'tidings_process_resident_memory_bytes',
           type: 'gauge',
@@ -281,25 +274,26 @@ describe('GET /metrics', () => {
 
 describe('health and readiness', () => {
   it('answers /healthz 200 whatever the readiness', async () => {
-    const { app } = setup({ ready: () => false, draining: () => true })
+    const { app, node } = setup()
+    node.state.listening = false
+    node.state.draining = true
     const response = await app.request('/healthz')
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ status: 'alive' })
   })
 
   it('answers /readyz 200 when listening, 503 before and while draining', async () => {
-    let ready = false
-    let draining = false
-    const { app, scrape } = setup({ ready: () => ready, draining: () => draining })
+    const { app, scrape, node } = setup()
+    node.state.listening = false
     let response = await app.request('/readyz')
     expect(response.status).toBe(503)
     expect(await response.json()).toEqual({ status: 'not_listening' })
-    ready = true
+    node.state.listening = true
     response = await app.request('/readyz')
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ status: 'ready' })
     expect(value((await scrape()).families, 'tidings_ready')).toBe(1)
-    draining = true
+    node.state.draining = true
     response = await app.request('/readyz')
     expect(response.status).toBe(503)
     expect(await response.json()).toEqual({ status: 'draining' })
@@ -318,7 +312,7 @@ describe('health and readiness', () => {
 
 describe('GET /stats.json and /dashboard/', () => {
   it('reports totals, instances and peers in one JSON object', async () => {
-    const { tidings, app, post } = setup({ runtime: () => ({ residentMemoryBytes: 99 }) })
+    const { tidings, app, post } = setup({ summary: () => ({ residentMemoryBytes: 99 }) })
     tidings.hub.subscribe(tidings.hub.connect(new FakeSocket(), 'a'), ['P'])
     await post('{"subscribers":["P"]}', 'a')
     const stats = await (await app.request('/stats.json')).json()

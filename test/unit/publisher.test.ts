@@ -11,7 +11,7 @@ import {
   type PublisherOptions,
   randomUniqueId,
   SECRET_HEADER,
-} from '../../src/clients/publisher.ts'
+} from '../../clients/publisher.ts'
 import { startNode } from '../helpers/node-target.ts'
 import { connect, type TestClient } from '../helpers/ws-client.ts'
 

@@ -5,11 +5,11 @@
 import fc from 'fast-check'
 import type { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { createAdminApp } from '../../src/admin/app.ts'
 import { parseConfig } from '../../src/config/parse.ts'
+import { createNode } from '../../src/node/node.ts'
 import type { PeerAddress, PeerReply, PeerTransport } from '../../src/ports.ts'
-import { Relay } from '../../src/relay/relay.ts'
-import { Tidings } from '../../src/tidings.ts'
+import type { Relay } from '../../src/relay/relay.ts'
+import type { Tidings } from '../../src/tidings.ts'
 import { AphlictRules } from '../helpers/cluster-aphlict.ts'
 import { LogLines, microScheduler, RecordingSocket } from '../helpers/cluster-fakes.ts'
 
@@ -28,10 +28,11 @@ class Network implements PeerTransport {
 
 const origin = (index: number): string => `http://node${index}:22281`
 
-interface TidingsNode {
+interface SimTidings {
   kind: 'tidings'
   tidings: Tidings
-  relay: Relay
+  /** Undefined for a node with no cluster peers (it relays nothing). */
+  relay: Relay | undefined
   app: Hono
   socket: RecordingSocket
 }
@@ -39,29 +40,24 @@ interface AphlictNode {
   kind: 'aphlict'
   rules: AphlictRules
 }
-type SimNode = TidingsNode | AphlictNode
+type SimNode = SimTidings | AphlictNode
 
-function tidingsNode(index: number, peers: number[], network: Network): TidingsNode {
-  const config = parseConfig({
-    servers: [
-      { type: 'client', port: 0 },
-      { type: 'admin', port: 0 },
-    ],
-    cluster: peers.map((peer) => ({ host: `node${peer}`, port: 22281, protocol: 'http' })),
-  })
-  const logger = new LogLines()
-  const clock = { now: () => Date.now() }
-  const tidings = new Tidings({ config, clock, logger, scheduler: microScheduler })
-  const relay = new Relay({
-    config,
-    fingerprint: tidings.fingerprint,
-    transport: network,
-    clock,
-    logger,
+function tidingsNode(index: number, peers: number[], network: Network): SimTidings {
+  const node = createNode({
+    config: parseConfig({
+      servers: [
+        { type: 'client', port: 0 },
+        { type: 'admin', port: 0 },
+      ],
+      cluster: peers.map((peer) => ({ host: `node${peer}`, port: 22281, protocol: 'http' })),
+    }),
+    clock: { now: () => Date.now() },
+    logger: new LogLines(),
     scheduler: microScheduler,
+    transport: network,
   })
-  tidings.forwarder = relay
-  const app = createAdminApp({ tidings, logger, bodyBytes: 1 << 20 })
+  const { tidings, admin: app } = node
+  const { relay } = node
   const socket = new RecordingSocket()
   const connection = tidings.hub.connect(socket, 'default')
   tidings.hub.subscribe(connection, ['P'])
@@ -104,7 +100,7 @@ async function quiesce(nodes: SimNode[]): Promise<void> {
     const busy = nodes.some(
       (node) =>
         node.kind === 'tidings' &&
-        node.relay.status().some((peer) => peer.queue > 0 || peer.inFlight > 0)
+        (node.relay?.status() ?? []).some((peer) => peer.queue > 0 || peer.inFlight > 0)
     )
     quiet = busy ? 0 : quiet + 1
   }
@@ -133,7 +129,7 @@ async function postTo(index: number, network: Network, message: object) {
 }
 
 /** How many times each tidings node's client got the message with key `key`. */
-function copies(node: TidingsNode, key: string): number {
+function copies(node: SimTidings, key: string): number {
   return node.socket.frames().filter((frame) => frame.key === key).length
 }
 
@@ -161,7 +157,7 @@ describe('relay across whole nodes', () => {
       }
       // After the first messages every node knows itself and its peers.
       for (const node of nodes) {
-        expect(node.relay.status().filter((peer) => peer.state === 'self')).toHaveLength(1)
+        expect(node.relay?.status().filter((peer) => peer.state === 'self')).toHaveLength(1)
       }
     }
   })
@@ -239,6 +235,6 @@ describe('relay across whole nodes', () => {
       b.tidings.fingerprint,
       c.rules.fingerprint,
     ])
-    expect(a.relay.status()[2]?.fingerprint).toBe(c.rules.fingerprint)
+    expect(a.relay?.status()[2]?.fingerprint).toBe(c.rules.fingerprint)
   })
 })

@@ -1,33 +1,17 @@
 import { describe, expect, it } from 'vitest'
-import { createAdminApp } from '../../src/admin/app.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { isLoopbackAddress } from '../../src/net/address.ts'
 import { SECRET_HEADER, secretMatches } from '../../src/relay/secret.ts'
-import { Tidings } from '../../src/tidings.ts'
-import { LogLines, microScheduler } from '../helpers/cluster-fakes.ts'
+import { testNode } from '../helpers/fakes.ts'
 
 function adminApp(options: { secret?: string; trustLoopback?: boolean; remote?: string }) {
-  const config = parseConfig({
-    servers: [
-      { type: 'client', port: 0 },
-      { type: 'admin', port: 0 },
-    ],
-  })
-  const logger = new LogLines()
-  const tidings = new Tidings({
-    config,
-    clock: { now: () => 0 },
-    logger,
-    scheduler: microScheduler,
-  })
-  const app = createAdminApp({
-    tidings,
-    logger,
-    bodyBytes: 4096,
-    secret: options.secret,
-    trustLoopback: options.trustLoopback ?? false,
-    remoteAddress: () => options.remote,
-  })
+  const { app, tidings } = testNode(
+    {
+      ...(options.secret ? { secret: options.secret } : {}),
+      relay: { trustLoopback: options.trustLoopback ?? false },
+    },
+    { runtime: { remoteAddress: () => options.remote } }
+  )
   const post = (headers: Record<string, string> = {}) =>
     app.request('/?instance=default', {
       method: 'POST',

@@ -18,14 +18,14 @@ function setup(framesPerSecond: number) {
   const tidings = new Tidings({ config, clock, logger, scheduler: new ManualScheduler() })
   const socket = new FakeSocket()
   const connection = tidings.hub.connect(socket, 'default')
-  const ping = () => handleFrame(tidings.frames, connection, '{"command":"ping","data":null}')
+  const ping = () => handleFrame(tidings.frameContext, connection, '{"command":"ping","data":null}')
   return { clock, logger, tidings, socket, connection, ping, config }
 }
 
 describe('frames per second per connection', () => {
   it('lets a burst of one second worth of frames through, then refills at the rate', () => {
     const { connection } = setup(5)
-    const take = (at: number) => takeToken(connection.frames, at, 5)
+    const take = (at: number) => takeToken(connection.frameBucket, at, 5)
     for (let i = 0; i < 5; i++) expect(take(0)).toBe(true)
     expect(take(0)).toBe(false)
     expect(take(199)).toBe(false) // 0.995 of a token
@@ -38,7 +38,7 @@ describe('frames per second per connection', () => {
 
   it('does not limit when the rate is 0', () => {
     const { connection } = setup(5)
-    for (let i = 0; i < 10_000; i++) expect(takeToken(connection.frames, 0, 0)).toBe(true)
+    for (let i = 0; i < 10_000; i++) expect(takeToken(connection.frameBucket, 0, 0)).toBe(true)
   })
 
   it('closes a connection that sends frames too fast with 1008, counts and logs it once', () => {
@@ -61,9 +61,9 @@ describe('frames per second per connection', () => {
 
   it('counts malformed frames against the rate like any other', () => {
     const { socket, connection, tidings } = setup(2)
-    handleFrame(tidings.frames, connection, 'garbage')
-    handleFrame(tidings.frames, connection, '{')
-    handleFrame(tidings.frames, connection, 'null')
+    handleFrame(tidings.frameContext, connection, 'garbage')
+    handleFrame(tidings.frameContext, connection, '{')
+    handleFrame(tidings.frameContext, connection, 'null')
     expect(socket.closed?.code).toBe(1008)
   })
 

@@ -12,9 +12,9 @@ import {
   type HibernatableSocket,
   SocketRegistry,
 } from '../../adapters/workers/registry.ts'
-import type { Hub } from '../../src/hub/hub.ts'
 import { outboundFromValue } from '../../src/hub/outbound.ts'
-import { RecordingLogger, testHub } from '../helpers/fakes.ts'
+import type { TidingsNode } from '../../src/node/node.ts'
+import { RecordingLogger, testNode } from '../helpers/fakes.ts'
 
 class FakeWorkerSocket implements HibernatableSocket {
   attachment: unknown
@@ -38,36 +38,31 @@ class FakeWorkerSocket implements HibernatableSocket {
   }
 }
 
-function newHub(subscriptionsPerConnection = 1000): Hub {
-  return testHub({
-    limits: { subscriptionsPerConnection, slowConsumerBytes: 1 << 20, fanoutSlice: 1000 },
-    history: { size: 10, age: 60_000, bytes: 1 << 20 },
-  })
+/** A node as a Durable Object holds one (a fresh one stands for a woken object). */
+function newNode(): TidingsNode {
+  return testNode({ history: { size: 10 } }).node
 }
 
-/** Applies one subscribe/unsubscribe as the Durable Object does around handleFrame. */
+/** One subscribe/unsubscribe frame from the socket, as the Durable Object hands it on. */
 function frame(
   registry: SocketRegistry,
-  hub: Hub,
+  node: TidingsNode,
   ws: FakeWorkerSocket,
   op: 'subscribe' | 'unsubscribe',
   ids: string[]
 ): void {
   const connection = registry.connectionOf(ws)
   if (!connection) throw new Error('no connection')
-  const before = connection.subs.size
-  if (op === 'subscribe') hub.subscribe(connection, ids)
-  else hub.unsubscribe(connection, ids)
-  registry.afterFrame(ws, connection, before)
+  node.frame(connection, JSON.stringify({ command: op, data: ids }))
 }
 
-const deliver = (hub: Hub, instance: string, ids: string[], n: number): void => {
-  hub.publish(instance, ids, outboundFromValue({ n }))
+const deliver = (node: TidingsNode, instance: string, ids: string[], n: number): void => {
+  node.tidings.hub.publish(instance, ids, outboundFromValue({ n }))
 }
 
 describe('workers adapter: socket registry', () => {
   it('rebuilds connections and the subscription index from attachments after a wake', () => {
-    const hub = newHub()
+    const hub = newNode()
     const registry = new SocketRegistry(hub, new RecordingLogger())
     const a = new FakeWorkerSocket()
     const b = new FakeWorkerSocket()
@@ -78,11 +73,11 @@ describe('workers adapter: socket registry', () => {
     frame(registry, hub, b, 'subscribe', ['P2'])
 
     // The object is evicted: a new hub and registry, nothing but the sockets.
-    const woken = newHub()
+    const woken = newNode()
     const again = new SocketRegistry(woken, new RecordingLogger())
     expect(again.restore([a, b])).toBe(2)
     expect(again.restored).toBe(2)
-    expect(woken.find('alpha')?.active).toBe(1)
+    expect(woken.tidings.hub.find('alpha')?.active).toBe(1)
     deliver(woken, 'alpha', ['P2'], 1)
     deliver(woken, 'alpha', ['P3'], 2)
     deliver(woken, 'beta', ['P2'], 3)
@@ -90,23 +85,23 @@ describe('workers adapter: socket registry', () => {
     expect(b.sent.map((text) => JSON.parse(text).n)).toEqual([3])
     // Restoring twice (constructor, then a late event) never doubles a socket.
     expect(again.restore([a, b])).toBe(0)
-    expect(woken.find('alpha')?.active).toBe(1)
+    expect(woken.tidings.hub.find('alpha')?.active).toBe(1)
   })
 
   it('restores a socket first seen in an event after the wake', () => {
-    const hub = newHub()
+    const hub = newNode()
     const registry = new SocketRegistry(hub, new RecordingLogger())
     const ws = new FakeWorkerSocket()
     registry.accept(ws, 'alpha')
     frame(registry, hub, ws, 'subscribe', ['P1'])
-    const woken = newHub()
+    const woken = newNode()
     const again = new SocketRegistry(woken, new RecordingLogger())
     expect(again.connectionOf(ws)?.subs).toEqual(new Set(['P1']))
     expect(again.restored).toBe(1)
   })
 
   it('closes a socket whose attachment cannot be read, so it reconnects', () => {
-    const registry = new SocketRegistry(newHub(), new RecordingLogger())
+    const registry = new SocketRegistry(newNode(), new RecordingLogger())
     const ws = new FakeWorkerSocket()
     ws.attachment = { something: 'else' }
     expect(registry.restore([ws])).toBe(0)
@@ -114,7 +109,7 @@ describe('workers adapter: socket registry', () => {
   })
 
   it('closes with 1008 a socket whose subscriptions would not fit in an attachment', () => {
-    const hub = newHub()
+    const hub = newNode()
     const registry = new SocketRegistry(hub, new RecordingLogger())
     const ws = new FakeWorkerSocket()
     registry.accept(ws, 'alpha')
@@ -125,7 +120,7 @@ describe('workers adapter: socket registry', () => {
     expect(decodeAttachment(ws.attachment)?.subs).toHaveLength(400)
     frame(registry, hub, ws, 'subscribe', phids.slice(400))
     expect(ws.closed).toEqual({ code: 1008, reason: 'subscription_bytes' })
-    expect(hub.find('alpha')?.active).toBe(0)
+    expect(hub.tidings.hub.find('alpha')?.active).toBe(0)
     // What was stored is still the last state that fitted.
     expect(decodeAttachment(ws.attachment)?.subs).toHaveLength(400)
   })

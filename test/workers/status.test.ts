@@ -1,6 +1,6 @@
 /** `/status/` of a sharded instance: the shards' answers summed into one Aphlict answer. */
 import { describe, expect, it } from 'vitest'
-import { mergeStatus, SHARD_RESTORED } from '../../adapters/workers/status.ts'
+import { mergeStatus, SHARD_RESTORED } from '../../src/admin/status-merge.ts'
 import type { StatusBody } from '../../src/tidings.ts'
 
 const shard = (extra: Partial<StatusBody> & Record<string, unknown>): StatusBody => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { closeInWaves, DRAIN_REASON, planWaves, shuffle } from '../../adapters/node/drain.ts'
+import { closeInWaves, DRAIN_REASON, planWaves, shuffle } from '../../src/node/drain.ts'
 import { FakeSocket, testHub } from '../helpers/fakes.ts'
 
 /** A deterministic [0, 1) sequence. */

@@ -8,7 +8,7 @@ import {
   CLOSE_POLICY,
   CLOSE_SLOW_CONSUMER,
   CLOSE_TOO_BIG,
-} from '../close-codes.ts'
+} from '../src/close-codes.ts'
 
 /**
  * Close codes meaning "this server is going away: reconnect elsewhere": 1001 (shutdown),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { generateFingerprint } from '../../src/fingerprint.ts'
-import { instanceFromPath, instanceFromQuery, isValidInstance } from '../../src/instance.ts'
+import { instanceFromPath, instanceFromQuery, isValidInstance } from '../../src/instance-name.ts'
 
 describe('instanceFromPath', () => {
   it.each([

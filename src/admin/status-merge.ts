@@ -1,8 +1,9 @@
 /**
- * `/status/` for a sharded instance: each shard answers the core's status for its own
- * sockets, and the Worker sums them into one Aphlict-shaped answer.
+ * `/status/` for an instance served by several shards (Durable Objects on Workers): each
+ * shard answers the core's status for its own sockets, and this sums them into one
+ * Aphlict-shaped answer.
  */
-import type { StatusBody } from '../../src/tidings.ts'
+import type { StatusBody } from '../tidings.ts'
 
 /** A shard's own status key: sockets it rebuilt from attachments since it last woke. */
 export const SHARD_RESTORED = 'shard.restored'

@@ -7,10 +7,10 @@
  * moment inside the i-th of `waves` equal slots of the window: the waves are in order, no
  * two share a slot, and the last one fires before the window ends.
  */
-import { CLOSE_DRAIN } from '../../src/close-codes.ts'
-import type { Connection } from '../../src/hub/connection.ts'
+import { CLOSE_DRAIN, CLOSE_REASONS } from '../close-codes.ts'
+import type { Connection } from '../hub/connection.ts'
 
-export const DRAIN_REASON = 'draining'
+export const DRAIN_REASON = CLOSE_REASONS.drain
 
 export interface Wave {
   /** Milliseconds after the drain started. */

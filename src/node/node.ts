@@ -1,0 +1,327 @@
+/**
+ * One tidings node, assembled from a config and the runtime's ports: the hub and message path
+ * (Tidings), the cluster relay, client-port admission and frame policy, the admin app with
+ * status and metrics, drain and close, and reload. Adapters only translate their runtime's
+ * events onto it: a TCP connection (accept), an upgrade request (admit), a socket (open), a
+ * frame (frame), a close (closed), a tick every second (tick), and serve `admin.fetch`.
+ * Whatever a runtime must persist, it learns from `events`.
+ */
+import type { Hono } from 'hono'
+import { createAdminApp } from '../admin/app.ts'
+import type { SecretPolicy } from '../admin/auth.ts'
+import { Admission, type Lease, type UpgradeRequest } from '../client/admission.ts'
+import { createClientApp } from '../client/app.ts'
+import { exceedsFrameBytes, handleFrame } from '../client/frames.ts'
+import { CLOSE_GOING_AWAY, CLOSE_REASONS, CLOSE_TOO_BIG } from '../close-codes.ts'
+import type { Config } from '../config/schema.ts'
+import type { RequestError } from '../errors.ts'
+import type { Connection } from '../hub/connection.ts'
+import { outboundFromText } from '../hub/outbound.ts'
+import type { MetricFamily } from '../metrics/exposition.ts'
+import { PeerLatencies, relayHealth } from '../metrics/relay-health.ts'
+import { collectStats, type NodeStats, type RuntimeSummary } from '../metrics/stats.ts'
+import type { ClientSocket, Clock, Logger, PeerTransport, Scheduler } from '../ports.ts'
+import { Relay } from '../relay/relay.ts'
+import { clusterStatusExtras } from '../relay/status.ts'
+import type { Timers } from '../relay/timers.ts'
+import { type StatusBody, Tidings } from '../tidings.ts'
+import { closeInWaves, type DrainResult, drainClose } from './drain.ts'
+import { NodeEvents } from './events.ts'
+import { type Reconfiguration, reconfiguration } from './reconfigure.ts'
+
+export interface NodeOptions {
+  config: Config
+  clock: Clock
+  logger: Logger
+  scheduler: Scheduler
+  /** For relay retries and drain waves; the global timers by default. */
+  timers?: Timers
+  /** How relays reach `cluster` peers (required when the node relays). */
+  transport?: PeerTransport | undefined
+  /** Kept across restarts by runtimes that can (Workers); fresh per node otherwise. */
+  fingerprint?: string
+  /** Whether this node relays to `cluster` (Workers: shard 0 only). Default true. */
+  relays?: boolean
+  /** Who may use the admin port (beyond `secret` and `relay.trustLoopback` from the config). */
+  secret?: Pick<SecretPolicy, 'required' | 'open'> & {
+    /** Every admin route needs the secret, not only POST (a public admin endpoint). */
+    everyRoute?: boolean
+  }
+  /** What the runtime knows that the core cannot. */
+  runtime?: {
+    /** The connection ceiling when `limits.connections` is 0 (Node: descriptor limit less a reserve). */
+    ceiling?: number | undefined
+    /** The TCP peer of an admin request, for `relay.trustLoopback` and log lines. */
+    remoteAddress?: (request: Request, env: unknown) => string | undefined
+    /** Metric families the runtime adds (event loop, memory, CPU). */
+    families?: () => readonly MetricFamily[]
+    /** Figures the runtime adds to the dashboard. */
+    summary?: () => RuntimeSummary
+    /** Status keys the runtime adds (after the core's). */
+    statusExtras?: (status: StatusBody) => void
+  }
+}
+
+/** What a runtime keeps of an instance across restarts (see TidingsNode.restore). */
+export interface SavedInstance {
+  history: readonly { at: number; subscribers: string[]; text: string }[]
+  counters?: { total: number; messagesIn: number; messagesOut: number } | undefined
+}
+
+export interface NodeState {
+  /** Every server is bound. */
+  listening: boolean
+  /** Draining (or closing): new sockets are refused and /readyz answers 503. */
+  draining: boolean
+}
+
+export class TidingsNode {
+  readonly tidings: Tidings
+  readonly relay: Relay | undefined
+  readonly admission: Admission
+  readonly events = new NodeEvents()
+  /** The admin port: POST /, /status/, /metrics, /readyz, /healthz, /stats.json, /dashboard/. */
+  readonly admin: Hono
+  /** The client port's answer to anything that is not an upgrade (Aphlict's 501). */
+  readonly clientHttp: Hono = createClientApp()
+  readonly state: NodeState = { listening: false, draining: false }
+  readonly #options: NodeOptions
+  readonly #latencies = new PeerLatencies()
+  #config: Config
+  #closing = false
+
+  constructor(options: NodeOptions) {
+    const { config, clock, logger, scheduler } = options
+    this.#options = options
+    this.#config = config
+    this.tidings = new Tidings({
+      config,
+      clock,
+      logger,
+      scheduler,
+      dedup: { size: config.relay.dedupSize, age: config.relay.dedupAge },
+      events: this.events.hubEvents(),
+      ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
+    })
+    const relays = options.relays ?? true
+    if (relays && config.cluster.length > 0) {
+      if (!options.transport) throw new Error('a node with cluster peers needs a PeerTransport')
+      this.relay = new Relay({
+        config,
+        fingerprint: this.tidings.fingerprint,
+        transport: options.transport,
+        clock,
+        logger,
+        log: this.tidings.log,
+        scheduler,
+        observe: this.#latencies.observe,
+        ...(options.timers ? { timers: options.timers } : {}),
+      })
+      this.tidings.forwarder = this.relay
+    }
+    this.admission = new Admission({
+      limits: config.limits,
+      origins: config.origins,
+      trustedProxies: config.limits.trustedProxies,
+      stats: this.tidings.limited,
+      log: this.tidings.log,
+      clock,
+      instances: this.tidings.hub,
+      ceiling: options.runtime?.ceiling,
+    })
+    this.admin = createAdminApp(this)
+  }
+
+  /** The configuration in force (a reload swaps it). */
+  get config(): Config {
+    return this.#config
+  }
+
+  get fingerprint(): string {
+    return this.tidings.fingerprint
+  }
+
+  get options(): NodeOptions {
+    return this.#options
+  }
+
+  /** The secret policy in force for admin requests. */
+  get secretPolicy(): SecretPolicy & { everyRoute: boolean } {
+    const { secret } = this.#options
+    return {
+      secret: this.#config.secret,
+      trustLoopback: this.#config.relay.trustLoopback,
+      required: secret?.required ?? false,
+      open: secret?.open ?? false,
+      everyRoute: secret?.everyRoute ?? false,
+    }
+  }
+
+  // --- the client port ------------------------------------------------------------------
+
+  /** A TCP connection was accepted: its lease, or the answer that refuses it at once. */
+  accept(peer: string, handle: unknown): Lease | RequestError {
+    return this.admission.accept(peer, handle)
+  }
+
+  /** An upgrade request: the instance it joins, or the answer that refuses it. */
+  admit(lease: Lease | undefined, request: UpgradeRequest): string | RequestError {
+    return this.admission.admit(lease, request, this.state.draining || this.#closing)
+  }
+
+  /** A TCP connection closed, at whatever stage (idempotent). */
+  release(lease: Lease): void {
+    this.admission.release(lease)
+  }
+
+  /** An upgraded socket joins `instance`. */
+  open(socket: ClientSocket, instance: string): Connection {
+    return this.tidings.hub.connect(socket, instance)
+  }
+
+  /**
+   * A frame from a client, as text or UTF-8 bytes. One past `limits.frameBytes` closes the
+   * socket with 1009 (runtimes that can refuse it from its header, as `ws` does, never pass
+   * one on; the others rely on this).
+   */
+  frame(connection: Connection, data: string | Uint8Array | ArrayBuffer): void {
+    if (exceedsFrameBytes(data, this.#config.limits.frameBytes)) {
+      this.oversized(connection)
+      this.tidings.hub.disconnect(connection)
+      connection.socket.close(CLOSE_TOO_BIG, CLOSE_REASONS.frameBytes)
+      return
+    }
+    handleFrame(
+      this.tidings.frameContext,
+      connection,
+      typeof data === 'string' ? data : decoder.decode(data)
+    )
+  }
+
+  /** A frame past `limits.frameBytes` (refused by the runtime, or by frame()). */
+  oversized(connection: Connection | undefined): void {
+    this.tidings.limited.frameBytes++
+    if (connection) {
+      this.tidings.log.log(
+        'close:frameBytes',
+        `${connection.label} Closed with 1009: a frame larger than "limits.frameBytes".`
+      )
+    }
+  }
+
+  /** A socket closed (idempotent). */
+  closed(connection: Connection): void {
+    this.tidings.hub.disconnect(connection)
+  }
+
+  /** Every open connection, of every instance. */
+  connections(): Connection[] {
+    const all: Connection[] = []
+    for (const instance of this.tidings.hub.instances()) all.push(...instance.connections)
+    return all
+  }
+
+  /**
+   * Puts back what a runtime kept of `instance` across a restart (Workers: a Durable Object's
+   * storage after a wake): history entries still within `history.age`, and its counters.
+   */
+  restore(instance: string, saved: SavedInstance): void {
+    const now = this.#options.clock.now()
+    const state = this.tidings.hub.instance(instance)
+    const since = now - this.#config.history.age
+    for (const entry of saved.history) {
+      if (entry.at < since) continue
+      const { at, subscribers, text } = entry
+      state.history.append({ at, subscribers, message: outboundFromText(text) }, now)
+    }
+    if (saved.counters) {
+      state.total = Math.max(saved.counters.total, state.active)
+      state.messagesIn = saved.counters.messagesIn
+      state.messagesOut = saved.counters.messagesOut
+    }
+  }
+
+  // --- time, status, reload -------------------------------------------------------------
+
+  /**
+   * Once a second: trims history, forgets idle instances, checks the output budget, hands
+   * connections past the handshake deadline to `expire`, and writes the log summaries.
+   */
+  tick(expire?: (lease: Lease) => void): void {
+    this.tidings.hub.sweep()
+    if (expire) this.admission.expire(expire)
+    this.tidings.log.flush()
+  }
+
+  /** `/status/` for one instance: Aphlict's keys, then the cluster's and the runtime's. */
+  status(instance: string): StatusBody {
+    const status = this.tidings.status(instance)
+    clusterStatusExtras(this.tidings, this.relay)(status)
+    this.#options.runtime?.statusExtras?.(status)
+    return status
+  }
+
+  /** Everything /stats.json and /metrics report. */
+  stats(): NodeStats {
+    return collectStats(this.tidings, {
+      ready: () => this.state.listening && !this.#closing,
+      draining: () => this.state.draining,
+      atCapacity: () => this.admission.atCapacity,
+      connections: () => ({
+        held: this.admission.held,
+        handshaking: this.admission.handshaking,
+        ceiling: this.admission.ceiling,
+      }),
+      peers: () => relayHealth(this.relay, this.#latencies),
+      runtime: () => this.#options.runtime?.summary?.() ?? {},
+    })
+  }
+
+  /** Takes what of `next` can change now (src/node/reconfigure.ts); reports the rest. */
+  reconfigure(next: Config): Omit<Reconfiguration, 'config'> {
+    const { config, applied, restartNeeded } = reconfiguration(this.#config, next)
+    this.#config = config
+    this.tidings.reconfigure(config)
+    this.admission.reconfigure(config.limits)
+    this.relay?.reconfigure(config.relay)
+    return { applied, restartNeeded }
+  }
+
+  // --- drain and close ------------------------------------------------------------------
+
+  /**
+   * Closes every socket with 4000 in randomised waves over the window (config `drain` unless
+   * given), refusing new ones meanwhile. Resolves after the last wave.
+   */
+  drain(options: { windowMs?: number; waves?: number } = {}): Promise<DrainResult> {
+    this.state.draining = true
+    const windowMs = options.windowMs ?? this.#config.drain.window
+    const waves = options.waves ?? this.#config.drain.waves
+    const connections = this.connections()
+    this.#options.logger.log(
+      `Draining: closing ${connections.length} client sockets with 4000 in up to ${waves} waves over ${windowMs} ms.`
+    )
+    const close = drainClose((connection) => this.tidings.hub.disconnect(connection))
+    return closeInWaves(connections, { windowMs, waves }, close, this.#options.timers)
+  }
+
+  /**
+   * Closes every socket with 1001 and lets queued relays go out (at most
+   * `relay.flushTimeout`, or `flushMs`), then stops the relay. Idempotent.
+   */
+  async close(flushMs?: number): Promise<void> {
+    if (this.#closing) return
+    this.#closing = true
+    this.tidings.hub.closeAll(CLOSE_GOING_AWAY, CLOSE_REASONS.shutdown)
+    await this.relay?.close(
+      Math.min(flushMs ?? Number.POSITIVE_INFINITY, this.#config.relay.flushTimeout)
+    )
+  }
+}
+
+const decoder = new TextDecoder()
+
+/** Assembles a node (see TidingsNode). */
+export function createNode(options: NodeOptions): TidingsNode {
+  return new TidingsNode(options)
+}
