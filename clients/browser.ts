@@ -10,16 +10,10 @@
  * No dependencies and web standards only; the WebSocket constructor, timers, clock and random
  * source are injectable for tests.
  */
-import type {
-  ClientOptions,
-  ClientStatus,
-  TidingsClient,
-  Timers,
-  WebSocketConstructor,
-  WebSocketLike,
-} from './browser-types.ts'
-import { invalidOption, TidingsClientError } from './errors.ts'
+import { idList, readOptions } from './browser-options.ts'
+import type { ClientOptions, ClientStatus, TidingsClient, WebSocketLike } from './browser-types.ts'
 import type { TidingsMessage } from './message.ts'
+import { RecentIds } from './recent-ids.ts'
 import { backoffDelay, isFatalClose, isReconnectElsewhere } from './reconnect-policy.ts'
 
 export type * from './browser-types.ts'
@@ -38,78 +32,14 @@ const AVOID_MS = 60_000
 /** The code reported when a connection ends without a close frame (failed attempt, timeout, no pong). */
 const ABNORMAL = 1006
 
-const defaultTimers: Timers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as Parameters<typeof clearTimeout>[0]),
-}
-
-function checkPositive(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  zero = false
-): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !(value > 0 || (zero && value === 0)) || value === Infinity) {
-    invalidOption(
-      name,
-      `must be a ${zero ? 'non-negative' : 'positive'} number, got ${String(value)}.`
-    )
-  }
-  return value
-}
-
-function idList(ids: string | readonly string[], method: string): string[] {
-  const list = typeof ids === 'string' ? [ids] : ids
-  if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) {
-    throw new TidingsClientError(
-      'options_invalid',
-      `${method}() takes a subscriber id or a list of ids (strings).`
-    )
-  }
-  return list
-}
-
 export function createClient(options: ClientOptions): TidingsClient {
-  if (!Array.isArray(options?.servers) || options.servers.length === 0) {
-    invalidOption('servers', 'must be a non-empty list of ws:// or wss:// URLs.')
-  }
-  const servers = options.servers.map((server, index) => {
-    let url: URL | undefined
-    try {
-      url = new URL(server)
-    } catch {}
-    if (url?.protocol !== 'ws:' && url?.protocol !== 'wss:') {
-      invalidOption(`servers[${index}]`, `must be a ws:// or wss:// URL, got "${String(server)}".`)
-    }
-    return server
-  })
-  const backoff = options.backoff ?? {}
-  const baseMs = checkPositive('backoff.baseMs', backoff.baseMs, 1000)
-  const capMs = checkPositive('backoff.capMs', backoff.capMs, 30_000)
-  const resetAfterMs = checkPositive('backoff.resetAfterMs', backoff.resetAfterMs, 5000, true)
-  const replayWindowMs = checkPositive('replayWindowMs', options.replayWindowMs, 60_000)
-  const pingIntervalMs = checkPositive('pingIntervalMs', options.pingIntervalMs, 15_000, true)
-  const connectTimeoutMs = checkPositive('connectTimeoutMs', options.connectTimeoutMs, 10_000)
-  const dedupSize = Math.max(1, Math.floor(checkPositive('dedupSize', options.dedupSize, 1024)))
-  const Socket = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined)
-  if (typeof Socket !== 'function')
-    invalidOption('WebSocket', 'is required where there is no global WebSocket.')
-  const timers = options.timers ?? defaultTimers
-  const random = options.random ?? Math.random
-  const now = options.now ?? Date.now
-
-  const initial = options.subscriptions ?? []
-  if (!Array.isArray(initial) || !initial.every((id) => typeof id === 'string')) {
-    invalidOption('subscriptions', 'must be a list of subscriber ids (strings).')
-  }
-  const subscriptions = new Set(initial)
+  const settings = readOptions(options)
+  const { servers, baseMs, capMs, resetAfterMs, replayWindowMs, pingIntervalMs } = settings
+  const { connectTimeoutMs, Socket, timers, random, now } = settings
+  const subscriptions = new Set(settings.initial)
   const messageListeners = new Set<(message: TidingsMessage) => void>()
   const statusListeners = new Set<(status: ClientStatus) => void>()
-  // The last `dedupSize` uniqueIDs: a set for lookup, a ring for eviction order.
-  const seen = new Set<string>()
-  const ring: (string | undefined)[] = new Array(dedupSize)
-  let ringAt = 0
+  const seen = new RecentIds(settings.dedupSize)
   /** Servers that closed with a "reconnect elsewhere" code, and until when to avoid them. */
   const goingAway = new Map<string, number>()
 
@@ -186,7 +116,7 @@ export function createClient(options: ClientOptions): TidingsClient {
     if (stopped || attempt !== attempts) return // a status listener called close() or reconnect()
     let ws: WebSocketLike
     try {
-      ws = new (Socket as WebSocketConstructor)(target)
+      ws = new Socket(target)
     } catch (error) {
       lost(ABNORMAL, `cannot connect: ${(error as Error).message}`)
       return
@@ -239,14 +169,7 @@ export function createClient(options: ClientOptions): TidingsClient {
     const { type, uniqueID } = message as TidingsMessage
     if (type === 'pong') return
     lastSeenAt = now()
-    if (typeof uniqueID === 'string') {
-      if (seen.has(uniqueID)) return
-      const evicted = ring[ringAt]
-      if (evicted !== undefined) seen.delete(evicted)
-      ring[ringAt] = uniqueID
-      ringAt = (ringAt + 1) % dedupSize
-      seen.add(uniqueID)
-    }
+    if (typeof uniqueID === 'string' && !seen.add(uniqueID)) return
     for (const listener of messageListeners) call(listener, message as TidingsMessage)
   }
 

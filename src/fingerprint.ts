@@ -25,14 +25,24 @@ export function generateFingerprint(): string {
 const UNIQUE_ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567'
 
 /**
+ * Random bytes for ids, drawn from the CSPRNG 4 KiB at a time: one getRandomValues call per
+ * 128 ids instead of one per id (a call costs microseconds on Node).
+ */
+const pool = new Uint8Array(4096)
+let poolAt = pool.length
+
+/**
  * A fresh `uniqueID` for a message posted without one: 32 random characters of Phorge's
  * alphabet (160 bits), so no one can guess it ahead of time.
  */
 export function generateUniqueId(): string {
-  const bytes = new Uint8Array(32)
-  crypto.getRandomValues(bytes)
+  if (poolAt + 32 > pool.length) {
+    crypto.getRandomValues(pool)
+    poolAt = 0
+  }
   let out = ''
   // 32 symbols divide 256 evenly: the low five bits are uniform.
-  for (const byte of bytes) out += UNIQUE_ID_ALPHABET[byte & 31]
+  for (let i = poolAt; i < poolAt + 32; i++) out += UNIQUE_ID_ALPHABET[(pool[i] as number) & 31]
+  poolAt += 32
   return out
 }

@@ -159,8 +159,10 @@ export class Tidings {
     }
     const { value } = message
     ensureUniqueId(message)
-    const key = dedupKey(instance, message.uniqueId as string)
-    if (!this.dedup.add(key, clock.now())) {
+    // An id drawn here is new to everyone, and a copy that comes back carries this node's
+    // fingerprint: only ids that arrived with the message need remembering.
+    const key = message.drawn ? undefined : dedupKey(instance, message.uniqueId as string)
+    if (key !== undefined && !this.dedup.add(key, clock.now())) {
       this.duplicates++
       return false
     }
@@ -172,7 +174,7 @@ export class Tidings {
       this.forwarder?.forward(instance, outbound.bytes, touched)
     } catch (error) {
       // Not delivered: a corrected copy with the same uniqueID must not be taken for a duplicate.
-      this.dedup.forget(key)
+      if (key !== undefined) this.dedup.forget(key)
       throw error
     }
     return true

@@ -56,11 +56,10 @@ function upgrade(request: Request, env: WorkerEnv, settings: WorkerSettings): Pr
 /** Checks the POST once, then delivers it on every shard; answers as the shards did. */
 async function publish(request: Request, url: URL, env: WorkerEnv, settings: WorkerSettings) {
   const { limits } = settings.config
-  const { instance, body } = await readPublish(
-    request,
-    url.searchParams.get('instance') ?? undefined,
-    limits
-  )
+  const query = url.searchParams.get('instance') ?? undefined
+  const checked = await readPublish(request, query, limits)
+  const { instance } = checked
+  const body = checked.body()
   const replies = await Promise.allSettled(
     shards(env, instance, settings).map((shard) =>
       shard.fetch(url.href, { method: 'POST', headers: request.headers, body })

@@ -19,24 +19,25 @@ export function createAdminApp(node: TidingsNode): Hono {
     node.options.runtime?.remoteAddress?.(c.req.raw, c.env)
 
   const guard = async (c: Context): Promise<void> => {
-    const refusal = await authorize(
-      c.req.header(SECRET_HEADER) ?? null,
-      remoteAddress(c),
-      node.secretPolicy
-    )
+    const policy = node.secretPolicy
+    if (!policy.secret && !policy.required) return
+    const refusal = await authorize(c.req.header(SECRET_HEADER) ?? null, remoteAddress(c), policy)
     if (refusal) throw refusal
   }
   // A public admin endpoint (Workers) guards every route; otherwise only publishing needs it.
-  app.use('*', async (c, next) => {
-    if (node.secretPolicy.everyRoute) await guard(c)
-    await next()
-  })
+  const everyRoute = node.secretPolicy.everyRoute
+  if (everyRoute) {
+    app.use('*', async (c, next) => {
+      await guard(c)
+      await next()
+    })
+  }
 
   // Aphlict answers /status/ to any method (Phorge GETs it); the slash is required.
   app.all('/status/', (c) => c.json(node.status(adminInstance(c.req.query('instance')))))
 
   app.post('/', async (c) => {
-    if (!node.secretPolicy.everyRoute) await guard(c)
+    if (!everyRoute) await guard(c)
     const { fanoutBacklog, bodyBytes, bodyDepth } = node.config.limits
     if (tidings.hub.backlog > fanoutBacklog) {
       tidings.limited.fanoutBacklog++

@@ -17,6 +17,8 @@ export interface AdminMessage {
   touched: string[]
   /** `uniqueID` as a string, or undefined when the message has none. */
   uniqueId: string | undefined
+  /** True when `uniqueId` was drawn here, not posted (src/admin/publish.ts). */
+  drawn?: boolean
 }
 
 // ignoreBOM is the default; spelled out because workerd's types require it.

@@ -14,7 +14,7 @@ export interface Publish {
   instance: string
   message: AdminMessage
   /** The body to hand on: as posted, or re-serialised when a `uniqueID` was added. */
-  body: Uint8Array
+  body(): Uint8Array
 }
 
 /** The instance an admin request names in `?instance=`; a RequestError when it is unusable. */
@@ -35,6 +35,7 @@ export function ensureUniqueId(message: AdminMessage): boolean {
   if (message.uniqueId !== undefined) return false
   message.uniqueId = generateUniqueId()
   message.value.uniqueID = message.uniqueId
+  message.drawn = true
   return true
 }
 
@@ -47,8 +48,12 @@ export async function readPublish(
   limits: { bodyBytes: number; bodyDepth: number }
 ): Promise<Publish> {
   const instance = adminInstance(instanceQuery)
-  let body = await readBody(request, limits.bodyBytes)
-  const message = parseMessage(body, limits.bodyDepth)
-  if (ensureUniqueId(message)) body = encoder.encode(JSON.stringify(message.value))
-  return { instance, message, body }
+  const posted = await readBody(request, limits.bodyBytes)
+  const message = parseMessage(posted, limits.bodyDepth)
+  const added = ensureUniqueId(message)
+  return {
+    instance,
+    message,
+    body: () => (added ? encoder.encode(JSON.stringify(message.value)) : posted),
+  }
 }

@@ -17,18 +17,27 @@ export interface HistoryEntry {
   readonly message: Outbound
 }
 
-/** An entry as kept: what it costs, and whether it is gone (trimmed or evicted). */
-interface Kept extends HistoryEntry {
-  readonly cost: number
-  /** Counted by the ledger (false for an entry trimmed before it could be). */
-  charged: boolean
-  dead: boolean
-}
-
 export function entryCost(entry: HistoryEntry): number {
   let cost = ENTRY_OVERHEAD + entry.message.bytes.byteLength
   for (const id of entry.subscribers) cost += 16 + 2 * id.length
   return cost
+}
+
+/** An entry as kept: its history, what it costs, and whether it is gone (trimmed or evicted). */
+class Kept implements HistoryEntry {
+  readonly cost: number
+  /** Counted by the ledger (false for an entry trimmed before it could be). */
+  charged = false
+  dead = false
+
+  constructor(
+    readonly history: History,
+    readonly at: number,
+    readonly subscribers: readonly string[],
+    readonly message: Outbound
+  ) {
+    this.cost = entryCost(this)
+  }
 }
 
 /** The bound on all histories together. Evictions are reported through `onEvict`. */
@@ -36,24 +45,28 @@ export class HistoryLedger {
   /** Cost of every live entry of every history. */
   bytes = 0
   #live = 0
-  readonly #order = new Deque<{ history: History; entry: Kept }>()
+  readonly #order = new Deque<Kept>()
 
   constructor(
     private readonly limit: () => number,
     private readonly onEvict: (count: number) => void = () => {}
   ) {}
 
-  /** Records a new entry of `history` and evicts the oldest anywhere while over the limit. */
-  charge(history: History, entry: Kept): void {
+  /** Records a new entry and evicts the oldest anywhere while over the limit. */
+  charge(entry: Kept): void {
     entry.charged = true
-    this.#order.push({ history, entry })
+    this.#order.push(entry)
     this.bytes += entry.cost
     this.#live++
+    if (this.bytes <= this.limit()) {
+      this.#compact()
+      return
+    }
     const limit = this.limit()
     let evicted = 0
     while (this.bytes > limit && this.#live > 0) {
-      const head = this.#order.shift() as { history: History; entry: Kept }
-      if (head.entry.dead) continue
+      const head = this.#order.shift() as Kept
+      if (head.dead) continue
       head.history.dropOldest()
       evicted++
     }
@@ -69,13 +82,13 @@ export class HistoryLedger {
 
   /** Drops dead entries from the front, and rebuilds the order when they dominate it. */
   #compact(): void {
-    for (let head = this.#order.peek(); head?.entry.dead; head = this.#order.peek()) {
+    for (let head = this.#order.peek(); head?.dead; head = this.#order.peek()) {
       this.#order.shift()
     }
     if (this.#order.length > 2 * this.#live + 1024) {
-      const items: { history: History; entry: Kept }[] = []
+      const items: Kept[] = []
       for (let item = this.#order.shift(); item; item = this.#order.shift()) {
-        if (!item.entry.dead) items.push(item)
+        if (!item.dead) items.push(item)
       }
       for (const item of items) this.#order.push(item)
     }
@@ -109,11 +122,11 @@ export class History {
   /** Appends `entry` and trims; returns it as kept, or undefined when it is not kept at all. */
   append(entry: HistoryEntry, now: number): HistoryEntry | undefined {
     if (this.options.size === 0 || this.options.age === 0) return undefined
-    const kept: Kept = { ...entry, cost: entryCost(entry), charged: false, dead: false }
+    const kept = new Kept(this, entry.at, entry.subscribers, entry.message)
     this.#entries.push(kept)
     this.#bytes += kept.cost
     this.trim(now)
-    if (!kept.dead) this.ledger.charge(this, kept)
+    if (!kept.dead) this.ledger.charge(kept)
     return kept.dead ? undefined : kept
   }
 

@@ -17,63 +17,18 @@ import type { Config } from '../config/schema.ts'
 import type { RequestError } from '../errors.ts'
 import type { Connection } from '../hub/connection.ts'
 import { outboundFromText } from '../hub/outbound.ts'
-import type { MetricFamily } from '../metrics/exposition.ts'
 import { PeerLatencies, relayHealth } from '../metrics/relay-health.ts'
-import { collectStats, type NodeStats, type RuntimeSummary } from '../metrics/stats.ts'
-import type { ClientSocket, Clock, Logger, PeerTransport, Scheduler } from '../ports.ts'
+import { collectStats, type NodeStats } from '../metrics/stats.ts'
+import type { ClientSocket } from '../ports.ts'
 import { Relay } from '../relay/relay.ts'
 import { clusterStatusExtras } from '../relay/status.ts'
-import type { Timers } from '../relay/timers.ts'
 import { type StatusBody, Tidings } from '../tidings.ts'
 import { closeInWaves, type DrainResult, drainClose } from './drain.ts'
 import { NodeEvents } from './events.ts'
+import type { NodeOptions, NodeState, SavedInstance } from './options.ts'
 import { type Reconfiguration, reconfiguration } from './reconfigure.ts'
 
-export interface NodeOptions {
-  config: Config
-  clock: Clock
-  logger: Logger
-  scheduler: Scheduler
-  /** For relay retries and drain waves; the global timers by default. */
-  timers?: Timers
-  /** How relays reach `cluster` peers (required when the node relays). */
-  transport?: PeerTransport | undefined
-  /** Kept across restarts by runtimes that can (Workers); fresh per node otherwise. */
-  fingerprint?: string
-  /** Whether this node relays to `cluster` (Workers: shard 0 only). Default true. */
-  relays?: boolean
-  /** Who may use the admin port (beyond `secret` and `relay.trustLoopback` from the config). */
-  secret?: Pick<SecretPolicy, 'required' | 'open'> & {
-    /** Every admin route needs the secret, not only POST (a public admin endpoint). */
-    everyRoute?: boolean
-  }
-  /** What the runtime knows that the core cannot. */
-  runtime?: {
-    /** The connection ceiling when `limits.connections` is 0 (Node: descriptor limit less a reserve). */
-    ceiling?: number | undefined
-    /** The TCP peer of an admin request, for `relay.trustLoopback` and log lines. */
-    remoteAddress?: (request: Request, env: unknown) => string | undefined
-    /** Metric families the runtime adds (event loop, memory, CPU). */
-    families?: () => readonly MetricFamily[]
-    /** Figures the runtime adds to the dashboard. */
-    summary?: () => RuntimeSummary
-    /** Status keys the runtime adds (after the core's). */
-    statusExtras?: (status: StatusBody) => void
-  }
-}
-
-/** What a runtime keeps of an instance across restarts (see TidingsNode.restore). */
-export interface SavedInstance {
-  history: readonly { at: number; subscribers: string[]; text: string }[]
-  counters?: { total: number; messagesIn: number; messagesOut: number } | undefined
-}
-
-export interface NodeState {
-  /** Every server is bound. */
-  listening: boolean
-  /** Draining (or closing): new sockets are refused and /readyz answers 503. */
-  draining: boolean
-}
+export type { NodeOptions, NodeState, SavedInstance } from './options.ts'
 
 export class TidingsNode {
   readonly tidings: Tidings

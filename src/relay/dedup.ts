@@ -1,8 +1,13 @@
 /**
  * The bounded memory of message identities a node has already accepted, so a message that
  * reaches it again by another path (any mesh of 3+ nodes, a ring, a retried relay) is
- * delivered once. Bounded in entries and in age; O(1) amortised per message.
+ * delivered once. Bounded in entries and in age; O(1) per message.
+ *
+ * Arrival order is kept in a queue beside the map, so the oldest identity is found without
+ * iterating the map: a Map that is deleted from its front and then iterated skips every
+ * deleted slot until it is rehashed, which made each add O(entries) once the memory was full.
  */
+import { Deque } from '../util/deque.ts'
 
 export interface DedupOptions {
   /** Identities kept at most; 0 remembers nothing (deduplication off). */
@@ -11,9 +16,18 @@ export interface DedupOptions {
   age: number
 }
 
+interface Arrival {
+  identity: string
+  at: number
+  /** Which add this was: a later add (or a forget) of the same identity makes it stale. */
+  serial: number
+}
+
 export class DedupCache {
-  /** identity → time first seen. A Map iterates in insertion order, so the oldest is first. */
-  readonly #seen = new Map<string, number>()
+  /** identity → the serial of the add that recorded it. */
+  readonly #seen = new Map<string, Arrival>()
+  readonly #order = new Deque<Arrival>()
+  #serial = 0
   /** Identities forgotten early because the cache was full (a sign `size` is too small). */
   evicted = 0
 
@@ -30,16 +44,15 @@ export class DedupCache {
   add(identity: string, now: number): boolean {
     const { size, age } = this.options
     if (size === 0) return true
-    this.#expire(now)
-    const seenAt = this.#seen.get(identity)
-    if (seenAt !== undefined && seenAt > now - age) return false
-    if (seenAt !== undefined) this.#seen.delete(identity)
+    this.#expire(now - age)
+    const seen = this.#seen.get(identity)
+    if (seen !== undefined && seen.at > now - age) return false
     while (this.#seen.size >= size) {
-      const oldest = this.#seen.keys().next().value as string
-      this.#seen.delete(oldest)
-      this.evicted++
+      if (this.#drop(this.#order.shift() as Arrival)) this.evicted++
     }
-    this.#seen.set(identity, now)
+    const arrival = { identity, at: now, serial: ++this.#serial }
+    this.#seen.set(identity, arrival)
+    this.#order.push(arrival)
     return true
   }
 
@@ -48,13 +61,21 @@ export class DedupCache {
     this.#seen.delete(identity)
   }
 
-  /** Drops identities older than `age` from the front (the oldest first). */
-  #expire(now: number): void {
-    const horizon = now - this.options.age
-    // Bounded work per call keeps add() O(1) amortised: each entry is deleted at most once.
-    for (const [identity, seenAt] of this.#seen) {
-      if (seenAt > horizon) break
-      this.#seen.delete(identity)
+  /** Drops the identities first seen at or before `horizon`, oldest first. */
+  #expire(horizon: number): void {
+    for (
+      let oldest = this.#order.peek();
+      oldest && oldest.at <= horizon;
+      oldest = this.#order.peek()
+    ) {
+      this.#drop(this.#order.shift() as Arrival)
     }
+  }
+
+  /** Removes `arrival` from the map unless a later add replaced it. True when it did. */
+  #drop(arrival: Arrival): boolean {
+    if (this.#seen.get(arrival.identity) !== arrival) return false
+    this.#seen.delete(arrival.identity)
+    return true
   }
 }

@@ -9,9 +9,8 @@ import {
   CLOSE_STATE_LOST,
   decodeAttachment,
   encodeAttachment,
-  type HibernatableSocket,
-  SocketRegistry,
-} from '../../adapters/workers/registry.ts'
+} from '../../adapters/workers/attachment.ts'
+import { type HibernatableSocket, SocketRegistry } from '../../adapters/workers/registry.ts'
 import { outboundFromValue } from '../../src/hub/outbound.ts'
 import type { TidingsNode } from '../../src/node/node.ts'
 import { RecordingLogger, testNode } from '../helpers/fakes.ts'
