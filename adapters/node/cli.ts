@@ -3,14 +3,14 @@
  * server's own flags (`--config=FILE`, `--debug=1`, `--test=true`) work too.
  */
 import { parseArgs } from 'node:util'
+import type { Config } from '../../src/config/schema.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { loadConfig } from './config-file.ts'
-import { daemonStatus, reloadDaemon, startDaemon, stopDaemon } from './daemon.ts'
-import { StartupError } from './listen.ts'
-import { detachStderr } from './logger.ts'
-import { notify } from './notify.ts'
-import { run } from './run.ts'
+import { StartupError } from './startup-error.ts'
 import { HELP, UsageError } from './usage.ts'
+
+// Each command loads only what it needs (`tidings test` never loads the servers), so the
+// CLI starts fast.
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -19,6 +19,8 @@ const OPTIONS = {
   subscriber: { type: 'string', multiple: true },
   message: { type: 'string' },
   instance: { type: 'string' },
+  server: { type: 'string' },
+  count: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   // Aphlict's aphlict_server.js flags: any value is truthy, as there.
   debug: { type: 'string' },
@@ -36,18 +38,30 @@ const COMMANDS = new Set([
   'reload',
   'test',
   'notify',
+  'listen',
 ])
 
 /** `tidings stop` waits longer than a drain can take (SIGKILL only if it hangs). */
-function stopTimeout(config: ReturnType<typeof loadConfig>['config']): number {
+function stopTimeout(config: Config): number {
   return config.drain.window + config.relay.flushTimeout + 10_000
+}
+
+/** Node's parseArgs message, in our words (its own has unbalanced quotes). */
+function parseError(error: Error & { code?: string }): string {
+  const option = /'(-[^']*)'/.exec(error.message)?.[1] ?? ''
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `Unknown option "${option}".`
+  if (error.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    return `Option "${option.split(/[ ,]/)[0]}" needs a value.`
+  }
+  if (error.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') return 'Unexpected argument.'
+  return error.message
 }
 
 function parse(argv: string[]) {
   try {
     return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
   } catch (error) {
-    throw new UsageError(`${(error as Error).message}\nRun \`tidings --help\` for usage.`)
+    throw new UsageError(`${parseError(error as Error)} Run \`tidings --help\` for usage.`)
   }
 }
 
@@ -58,11 +72,24 @@ function logFormat(value: string): 'text' | 'json' {
   return value
 }
 
-function adminUrl(config: ReturnType<typeof loadConfig>['config']): string {
-  const admin = config.servers.find((server) => server.type === 'admin')
-  const host = !admin?.listen || admin.listen === '0.0.0.0' ? '127.0.0.1' : admin.listen
-  const scheme = admin?.['ssl.key'] ? 'https' : 'http'
-  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${admin?.port}`
+/** The URL of the config's first server of a type, as a client on this host reaches it. */
+function serverUrl(config: Config, type: 'admin' | 'client'): string {
+  const server = config.servers.find((entry) => entry.type === type)
+  const listen = server?.listen
+  const host =
+    !listen || listen === '0.0.0.0' ? '127.0.0.1' : listen === '::' ? '::1' : (listen as string)
+  const tls = Boolean(server?.['ssl.key'])
+  const scheme = type === 'admin' ? (tls ? 'https' : 'http') : tls ? 'wss' : 'ws'
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${server?.port}`
+}
+
+function positiveInteger(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const number = Number(value)
+  if (!Number.isInteger(number) || number < 1) {
+    throw new UsageError(`--${name} must be a whole number of at least 1, got "${value}".`)
+  }
+  return number
 }
 
 async function dispatch(argv: string[], print: (line: string) => void): Promise<number> {
@@ -88,34 +115,51 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
   if (!Number.isFinite(timeout) || timeout < 0)
     throw new UsageError('--timeout must be a number of milliseconds.')
 
+  const daemon = (): Promise<typeof import('./daemon.ts')> => import('./daemon.ts')
   switch (command) {
     case 'test':
       print('Configuration test OK.')
       return 0
     case 'start':
-      return startDaemon({ config, configPath: loaded.path, logFormat: format, print })
+      return (await daemon()).startDaemon({
+        config,
+        configPath: loaded.path,
+        logFormat: format,
+        print,
+      })
     case 'stop':
-      return stopDaemon(config, timeout, print)
+      return (await daemon()).stopDaemon(config, timeout, print)
     case 'restart': {
+      const { startDaemon, stopDaemon } = await daemon()
       await stopDaemon(config, timeout, print)
       return startDaemon({ config, configPath: loaded.path, logFormat: format, print })
     }
     case 'status':
-      return daemonStatus(config, adminUrl(config), print)
+      return (await daemon()).daemonStatus(config, serverUrl(config, 'admin'), print)
     case 'reload':
-      return reloadDaemon(config, timeout, print)
+      return (await daemon()).reloadDaemon(config, timeout, print)
     case 'notify':
-      return notify({
-        adminUrl: adminUrl(config),
+      return (await import('./notify.ts')).notify({
+        adminUrl: serverUrl(config, 'admin'),
         subscribers: values.subscriber ?? [],
         message: values.message,
         instance: values.instance,
         secret: config.secret ?? undefined,
         print,
       })
+    case 'listen':
+      return (await import('./subscriber.ts')).listen({
+        server: values.server ?? serverUrl(config, 'client'),
+        subscribers: values.subscriber ?? [],
+        instance: values.instance,
+        count: positiveInteger('count', values.count),
+        print,
+        note: (line) => process.stderr.write(`${line}\n`),
+      })
     default: {
       if (command === 'run' && values.debug) command = 'debug'
       const child = values['daemon-child'] === true
+      const { run } = await import('./run.ts')
       const { stopped } = await run({
         config,
         trace: command === 'debug',
@@ -127,7 +171,7 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
       if (child) {
         process.send?.({ ready: true })
         // `tidings start` closes our stderr once it has this: never write to it again.
-        detachStderr()
+        ;(await import('./logger.ts')).detachStderr()
       }
       return stopped
     }

@@ -4,7 +4,7 @@
  * itself (lifecycle.ts). The daemon writes its report next to its pidfile so `tidings reload`
  * can print it.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 
 export interface ReloadReport {
   /** Epoch ms when the reload ran. */
@@ -57,4 +57,9 @@ export function readReport(path: string): ReloadReport | undefined {
   } catch {
     return undefined
   }
+}
+
+/** A stopped daemon's last report says nothing about the next one: remove it. */
+export function removeReport(path: string): void {
+  rmSync(path, { force: true })
 }

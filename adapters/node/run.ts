@@ -9,7 +9,7 @@ import type { Config } from '../../src/config/schema.ts'
 import { loadConfig } from './config-file.ts'
 import { type LogFormat, NodeLogger } from './logger.ts'
 import { removePid, writePid } from './pidfile.ts'
-import { formatReport, type ReloadReport, reportPath, writeReport } from './reload.ts'
+import { formatReport, type ReloadReport, removeReport, reportPath, writeReport } from './reload.ts'
 import { type RunningServer, startServer } from './server.ts'
 
 export interface RunOptions {
@@ -116,7 +116,10 @@ export async function run(
       done
         .then(async () => {
           logger.log('Stopped.')
-          if (options.pidfile) removePid(options.pidfile, process.pid)
+          if (options.pidfile) {
+            removeReport(reportPath(options.pidfile))
+            removePid(options.pidfile, process.pid)
+          }
           await logger.close()
           resolve(0)
         })

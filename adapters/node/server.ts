@@ -16,7 +16,6 @@ import { descriptorCeiling } from './descriptors.ts'
 import { adminExposureWarnings } from './exposure.ts'
 import { Lifecycle } from './lifecycle.ts'
 import { bindAll, createEntryServer, listenAddress } from './listen.ts'
-import { UndiciPeerTransport } from './peer-transport.ts'
 import type { LiveHooks, ReloadReport } from './reload.ts'
 import { RuntimeMetrics } from './runtime-metrics.ts'
 
@@ -70,15 +69,18 @@ function urlOf(server: BoundServer): string {
 export async function startServer(options: NodeServerOptions): Promise<RunningServer> {
   const { config, logger } = options
   const runtime = new RuntimeMetrics()
+  // undici loads only for a node with peers: it is most of the start-up time otherwise.
+  const transport =
+    config.cluster.length === 0
+      ? undefined
+      : (options.peerTransport ??
+        new (await import('./peer-transport.ts')).UndiciPeerTransport(config.relay))
   const node = createNode({
     config,
     clock: options.clock ?? systemClock,
     logger,
     scheduler: { defer: (task) => setImmediate(task) },
-    transport:
-      config.cluster.length === 0
-        ? undefined
-        : (options.peerTransport ?? new UndiciPeerTransport(config.relay)),
+    transport,
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
     runtime: {
       ceiling: descriptorCeiling(),

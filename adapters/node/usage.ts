@@ -21,6 +21,7 @@ Commands:
   status     Check the background server is alive and answering /status/
   test       Validate the configuration and exit; binds nothing
   notify     Post a test notification to the configured admin server
+  listen     Subscribe to ids and print the messages that arrive
 
 Options:
   --config FILE         Aphlict-style JSON config (default: the embedded one:
@@ -63,6 +64,11 @@ Exits 0 when the server in the pidfile is alive and its admin server answers
   test: `Usage: tidings test [--config FILE]
 
 Validates the configuration, prints "Configuration test OK." and exits 0.`,
+  listen: `Usage: tidings listen --subscriber ID [--subscriber ID...] [--instance NAME] [--server URL] [--count N] [--config FILE]
+
+Connects to a client server (--server ws://host:port, default: the first client
+server in the config), subscribes to the ids and prints each message that
+arrives as one line of JSON. Exits after --count messages, or on Ctrl-C.`,
   notify: `Usage: tidings notify --subscriber ID [--subscriber ID...] [--message TEXT] [--instance NAME] [--config FILE]
 
 Posts {"type":"notification", ...} to the first admin server in the config.`,

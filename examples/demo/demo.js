@@ -1,5 +1,5 @@
 // The demo page's script: plain JavaScript, no build step. `./tidings-browser.js` is the
-// minified tidings/browser bundle the demo server builds with scripts/build-clients.ts.
+// minified tidings/browser bundle the demo server builds with scripts/build.ts.
 import { createClient } from './tidings-browser.js'
 
 const $ = (id) => document.getElementById(id)

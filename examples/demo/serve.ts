@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { type RunningServer, startServer } from '../../adapters/node/server.ts'
 import { createPublisher, PublishError } from '../../clients/publisher.ts'
-import { bundleBrowserClient } from '../../scripts/build-clients.ts'
+import { bundleBrowserClient } from '../../scripts/build.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 
 const HERE = resolve(fileURLToPath(import.meta.url), '..')

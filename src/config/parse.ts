@@ -17,6 +17,17 @@ import {
 
 const TOP_LEVEL = 'Configuration file has improper configuration keys at top level.'
 
+/** Aphlict's top-level wording for top-level keys; a tidings section names itself. */
+function topLevelContext(error: z.ZodError): string {
+  const path =
+    error.issues.find((issue) => issue.code === 'unrecognized_keys')?.path ??
+    error.issues[0]?.path ??
+    []
+  const nested =
+    path.length > 1 || (path.length === 1 && error.issues[0]?.code === 'unrecognized_keys')
+  return nested ? `Configuration file has an invalid "${String(path[0])}" section.` : TOP_LEVEL
+}
+
 /** Aphlict-style type names, as the PHP validator prints them. */
 function typeName(value: unknown): string {
   if (value === null) return 'null'
@@ -74,13 +85,17 @@ function describe(error: z.ZodError, input: unknown): string {
   return `Parameter '${name}' has invalid value ${JSON.stringify(value)}: ${issue.message}.`
 }
 
-function check<T>(schema: z.ZodType<T>, input: unknown, context: (inner: string) => string): T {
+function check<T>(
+  schema: z.ZodType<T>,
+  input: unknown,
+  context: (inner: string, error?: z.ZodError) => string
+): T {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new ConfigError(context(`Expected a JSON object, got type '${typeName(input)}'.`))
   }
   const result = schema.safeParse(input)
   if (!result.success) {
-    throw new ConfigError(context(describe(result.error, input)))
+    throw new ConfigError(context(describe(result.error, input), result.error))
   }
   return result.data
 }
@@ -170,7 +185,11 @@ function checkRelay(relay: Config['relay']): void {
  * @throws ConfigError naming the offending key, index or value.
  */
 export function parseConfig(input: unknown): Config {
-  const top = check(configSchema, input, (inner) => `${TOP_LEVEL} ${inner}`)
+  const top = check(
+    configSchema,
+    input,
+    (inner, error) => `${error ? topLevelContext(error) : TOP_LEVEL} ${inner}`
+  )
   const servers = top.servers.map((entry, index) =>
     check(serverSchema, entry, (inner) => `Server (at index "${index}"): ${inner}`)
   )

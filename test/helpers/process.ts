@@ -101,7 +101,10 @@ export function runCli(args: string[], timeoutMs = 15_000): Promise<Result> {
 
 export interface Spawned {
   child: ChildProcess
+  /** stdout and stderr, interleaved as they arrived. */
   output(): string
+  /** stdout alone. */
+  stdout(): string
   /** Resolves when the output matches `pattern`; rejects after `timeoutMs` or on exit. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>
   exited: Promise<number | null>
@@ -111,17 +114,22 @@ export interface Spawned {
 export function spawnCli(args: string[]): Spawned {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
+  let stdout = ''
   const listeners: (() => void)[] = []
   const onData = (chunk: Buffer): void => {
     output += chunk
     for (const listener of [...listeners]) listener()
   }
-  child.stdout?.on('data', onData)
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk
+    onData(chunk)
+  })
   child.stderr?.on('data', onData)
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return {
     child,
     output: () => output,
+    stdout: () => stdout,
     exited,
     waitFor(pattern, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   fixedPortConfig,
+  freePort,
   runCli,
   type Spawned,
   spawnCli,
@@ -260,6 +261,74 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
     server.child.kill('SIGTERM')
     expect(await ws.closed).toEqual({ code: 4000, reason: 'draining' })
     expect(await server.exited).toBe(0)
+  })
+
+  it('`listen` prints what arrives on an instance, and says why it stops when refused or closed', async () => {
+    const dir = tempDir()
+    const { client, path } = await fixedPortConfig(dir, {
+      limits: { subscriptionsPerConnection: 2 },
+    })
+    const server = spawnCli(['--config', path])
+    running.push(server)
+    await server.waitFor(/This server has fingerprint/)
+    const listener = spawnCli([
+      'listen',
+      '--config',
+      path,
+      '--instance',
+      'beta',
+      '--subscriber',
+      'PHID-L',
+      '--count',
+      '2',
+    ])
+    running.push(listener)
+    await listener.waitFor(/Listening on ws:\/\/127\.0\.0\.1:\d+\/~beta\/ for PHID-L\./)
+    // The default instance's copy does not reach it; the instance's two do, one line each.
+    for (const [instance, message] of [
+      ['default', 'no'],
+      ['beta', 'one'],
+      ['beta', 'two'],
+    ]) {
+      const args = ['notify', '--config', path, '--subscriber', 'PHID-L', '--message', message]
+      expect((await runCli([...args, '--instance', instance as string])).code).toBe(0)
+    }
+    expect(await listener.exited).toBe(0)
+    const lines = listener
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+    expect(lines.map((line) => line.message)).toEqual(['one', 'two'])
+
+    // Three ids against a limit of two: the server closes with 1008, which `listen` reports.
+    const over = await runCli([
+      'listen',
+      '--config',
+      path,
+      '--subscriber',
+      'a',
+      '--subscriber',
+      'b',
+      '--subscriber',
+      'c',
+    ])
+    expect(over.code).toBe(1)
+    expect(over.stderr).toMatch(/Closed by the server: 1008 subscription_limit/)
+    // Nothing listening: one line naming the address, no stack trace.
+    const nobody = await freePort(new Set([client]))
+    const refused = await runCli([
+      'listen',
+      '--subscriber',
+      'x',
+      '--server',
+      `ws://127.0.0.1:${nobody}/`,
+    ])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr.trim()).toMatch(
+      /^Connection to ws:\/\/127\.0\.0\.1:\d+\/ failed: connect ECONNREFUSED/
+    )
+    expect(refused.stderr).not.toMatch(STACK)
   })
 
   it('traces connections with --debug=1 and writes JSON log lines with --log-format json', async () => {

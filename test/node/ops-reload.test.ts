@@ -84,6 +84,9 @@ describe('tidings reload and stop', { timeout: 60_000 }, () => {
     expect(stop.stdout).toContain('exited normally')
     expect(await before.closed).toEqual({ code: 4000, reason: 'draining' })
     expect(readFileSync(join(dir, 'second.log'), 'utf8')).toMatch(/Drained 1 client sockets/)
+    // Nothing of the stopped daemon is left beside its pidfile, not even its last report.
+    expect(existsSync(config.pidfile)).toBe(false)
+    expect(existsSync(`${config.pidfile}.reload.json`)).toBe(false)
   })
 
   it('refuses to signal when the file is invalid, and reports a server that is not running', async () => {

@@ -140,10 +140,13 @@ describe('parseConfig', () => {
 
   it('validates tidings-only keys and names the bad field', () => {
     expect(failure({ servers: [client, admin], history: { size: -1 } })).toMatch(
-      /^Configuration file has improper configuration keys at top level\. Parameter 'history\.size' has invalid value -1/
+      /^Configuration file has an invalid "history" section\. Parameter 'history\.size' has invalid value -1/
     )
-    expect(failure({ servers: [client, admin], limits: { nope: 1 } })).toMatch(
-      /Got unexpected parameters in "limits": nope/
+    expect(failure({ servers: [client, admin], limits: { nope: 1 } })).toBe(
+      'Configuration file has an invalid "limits" section. Got unexpected parameters in "limits": nope'
+    )
+    expect(failure({ servers: [client, admin], limits: 3 })).toBe(
+      "Configuration file has improper configuration keys at top level. Parameter 'limits' has invalid type. Expected type 'map<string, wild>', got type 'int'."
     )
   })
 
