@@ -118,6 +118,7 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
   const daemon = (): Promise<typeof import('./daemon.ts')> => import('./daemon.ts')
   switch (command) {
     case 'test':
+      await (await import('./listen.ts')).checkListenHosts(config.servers)
       print('Configuration test OK.')
       return 0
     case 'start':

@@ -2,19 +2,43 @@
  * Creating and binding the HTTP(S) servers of a config. Every server binds or none does:
  * a port that cannot be bound closes the others and fails start-up with a clear message.
  */
+import { lookup } from 'node:dns/promises'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { ServerEntry } from '../../src/config/schema.ts'
+import { ConfigError } from '../../src/errors.ts'
+import { ipFamily } from '../../src/net/address.ts'
 import { StartupError } from './startup-error.ts'
 
 export { StartupError } from './startup-error.ts'
 
 const DEFAULT_LISTEN = { client: '0.0.0.0', admin: '127.0.0.1' } as const
 
+/** The address a server binds: `listen`, or its type's default when unset, null or "". */
 export function listenAddress(entry: ServerEntry): string {
-  return entry.listen ?? DEFAULT_LISTEN[entry.type as 'client' | 'admin']
+  return entry.listen || DEFAULT_LISTEN[entry.type as 'client' | 'admin']
+}
+
+/**
+ * `tidings test`: a `listen` host name that does not resolve would fail only at bind time.
+ * (An IP address is not checked against this machine's interfaces: a floating address may be
+ * bound before it arrives, with `ip_nonlocal_bind`.)
+ */
+export async function checkListenHosts(servers: readonly ServerEntry[]): Promise<void> {
+  for (const [index, entry] of servers.entries()) {
+    const host = listenAddress(entry)
+    if (ipFamily(host) !== 0) continue
+    try {
+      await lookup(host)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+      throw new ConfigError(
+        `A specified server (at index "${index}", on port "${entry.port}") listens on "${host}", which does not resolve to an address (${code}). Use an IP address (such as 0.0.0.0, 127.0.0.1 or ::) or a host name of this machine.`
+      )
+    }
+  }
 }
 
 function describe(entry: ServerEntry, index: number): string {

@@ -4,7 +4,9 @@
  * node's Hono app through @hono/node-server; relays go out through undici. Timers, drain and
  * close are in lifecycle.ts.
  */
+
 import type { IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import type { Config } from '../../src/config/schema.ts'
 import { createNode, type TidingsNode } from '../../src/node/node.ts'
@@ -15,7 +17,7 @@ import { createClientPort } from './client-port.ts'
 import { descriptorCeiling } from './descriptors.ts'
 import { adminExposureWarnings } from './exposure.ts'
 import { Lifecycle } from './lifecycle.ts'
-import { bindAll, createEntryServer, listenAddress } from './listen.ts'
+import { bindAll, createEntryServer } from './listen.ts'
 import type { LiveHooks, ReloadReport } from './reload.ts'
 import { RuntimeMetrics } from './runtime-metrics.ts'
 
@@ -110,8 +112,9 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   const servers: BoundServer[] = entries.map(({ entry, index }, i) => ({
     type: entry.type as 'client' | 'admin',
     index,
-    host: listenAddress(entry),
-    port: (addresses[i] as { port: number }).port,
+    // Where the socket is bound, as the OS reports it (a host name resolved).
+    host: (addresses[i] as AddressInfo).address,
+    port: (addresses[i] as AddressInfo).port,
     tls: Boolean(entry['ssl.key']),
   }))
   for (const bound of servers) {

@@ -4,6 +4,7 @@
  */
 import type * as z from 'zod'
 import { ConfigError } from '../errors.ts'
+import { ipFamily } from '../net/address.ts'
 import {
   type Config,
   configSchema,
@@ -100,6 +101,15 @@ function check<T>(
   return result.data
 }
 
+/** A host name as a resolver takes it: dot-separated labels of letters, digits and hyphens. */
+const HOST_NAME =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i
+
+/** `listen` is an IP address or a host name; anything else fails at bind time, so say so now. */
+function isListenHost(listen: string): boolean {
+  return ipFamily(listen) !== 0 || HOST_NAME.test(listen)
+}
+
 function checkServers(servers: ServerEntry[]): void {
   const portOwner = new Map<number, number>()
   servers.forEach((server, index) => {
@@ -123,6 +133,12 @@ function checkServers(servers: ServerEntry[]): void {
     if (hasKey !== hasCert) {
       throw new ConfigError(
         `${at} specifies only one of "ssl.key" and "ssl.cert". Each server must specify neither (to disable SSL) or specify both (to enable it).`
+      )
+    }
+    // "" means the default, as null does (Node would bind every interface, admin included).
+    if (server.listen && !isListenHost(server.listen)) {
+      throw new ConfigError(
+        `${at} has an invalid "listen" value (${JSON.stringify(server.listen)}). Use an IP address (such as 0.0.0.0, 127.0.0.1 or ::) or a host name of this machine.`
       )
     }
     if (server['ssl.chain'] && !hasKey) {

@@ -52,9 +52,30 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
         { servers: [{ type: 'client', port: 'x' }] },
         /^tidings: Server \(at index "0"\): Parameter 'port' has invalid type/,
       ],
+      [
+        {
+          servers: [
+            { type: 'client', port: 1, listen: '1.2.3.4:80' },
+            { type: 'admin', port: 2 },
+          ],
+        },
+        /^tidings: A specified server \(at index "0", on port "1"\) has an invalid "listen" value \("1\.2\.3\.4:80"\)/,
+      ],
+      [
+        // A name that never resolves (RFC 6761): caught by `test`, not left to bind time.
+        {
+          servers: [
+            { type: 'client', port: 1 },
+            { type: 'admin', port: 2, listen: 'not-an-ip.invalid' },
+          ],
+        },
+        /^tidings: A specified server \(at index "1", on port "2"\) listens on "not-an-ip\.invalid", which does not resolve/,
+      ],
     ]
     for (const [config, pattern] of cases) {
-      const result = await runCli(['test', '--config', writeConfig(dir, config)])
+      // The resolver may wait for its own timeouts (resolv.conf: 5 s × attempts) on a
+      // machine without DNS; the answer is still bounded.
+      const result = await runCli(['test', '--config', writeConfig(dir, config)], 60_000)
       expect(result.code).toBe(1)
       expect(result.stderr).toMatch(pattern)
       expect(result.stderr.trim().split('\n')).toHaveLength(1)
@@ -87,6 +108,8 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
       'status',
       'test',
       'notify',
+      'listen',
+      'reload',
     ]) {
       const result = await runCli([...(command ? [command] : []), '--help'])
       expect(result.code).toBe(0)
@@ -285,13 +308,14 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
     running.push(listener)
     await listener.waitFor(/Listening on ws:\/\/127\.0\.0\.1:\d+\/~beta\/ for PHID-L\./)
     // The default instance's copy does not reach it; the instance's two do, one line each.
-    for (const [instance, message] of [
+    const posts: [string, string][] = [
       ['default', 'no'],
       ['beta', 'one'],
       ['beta', 'two'],
-    ]) {
+    ]
+    for (const [instance, message] of posts) {
       const args = ['notify', '--config', path, '--subscriber', 'PHID-L', '--message', message]
-      expect((await runCli([...args, '--instance', instance as string])).code).toBe(0)
+      expect((await runCli([...args, '--instance', instance])).code).toBe(0)
     }
     expect(await listener.exited).toBe(0)
     const lines = listener

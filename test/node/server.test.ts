@@ -92,6 +92,27 @@ describe('Node server', { timeout: 20_000 }, () => {
     )
   })
 
+  it('binds an admin server whose listen is "" to loopback, as if it were unset', async () => {
+    const server = await startServer({
+      config: parseConfig({
+        servers: [
+          { type: 'client', port: 0, listen: '127.0.0.1' },
+          { type: 'admin', port: 0, listen: '' },
+        ],
+      }),
+      logger: silentLogger,
+    })
+    try {
+      expect(server.servers.map((bound) => [bound.type, bound.host])).toEqual([
+        ['client', '127.0.0.1'],
+        ['admin', '127.0.0.1'],
+      ])
+      expect((await fetch(`${server.url('admin')}/status/`)).status).toBe(200)
+    } finally {
+      await server.close(1000)
+    }
+  })
+
   it('trims history by age while idle and forgets instances that hold nothing', async () => {
     const server = await startNode({ history: { age: 100 } })
     try {

@@ -150,6 +150,25 @@ describe('parseConfig', () => {
     )
   })
 
+  it('takes an IP address or a host name for listen, and names anything else', () => {
+    for (const listen of [
+      '0.0.0.0',
+      '::',
+      '127.0.0.1',
+      'fe80::1',
+      'localhost',
+      'rt-1.example.com',
+      null,
+    ]) {
+      expect(() => parseConfig({ servers: [{ ...client, listen }, admin] })).not.toThrow()
+    }
+    for (const listen of ['not an ip', 'http://x', '1.2.3.4:80', '[::1]', '-x.example']) {
+      expect(failure({ servers: [{ ...client, listen }, admin] })).toBe(
+        `A specified server (at index "0", on port "22280") has an invalid "listen" value (${JSON.stringify(listen)}). Use an IP address (such as 0.0.0.0, 127.0.0.1 or ::) or a host name of this machine.`
+      )
+    }
+  })
+
   it('rejects a file that is not a JSON object', () => {
     expect(failure([1])).toMatch(/Expected a JSON object, got type 'list<wild>'/)
   })
