@@ -3,6 +3,7 @@
  * Call `describeContract(name, factory)` from an adapter's test file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { HANDSHAKE_MS } from '../helpers/patience.ts'
 import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 import { post, status, type Target, type TargetFactory } from './target.ts'
 
@@ -408,7 +409,7 @@ export function describeContract(name: string, factory: TargetFactory): void {
 
     it('refuses an upgrade from another origin with 403 origin_not_allowed, and counts it', async () => {
       const before = await limited(target, 'origin')
-      const refused = await connect(`${target.clientUrl}/`, 3000, {
+      const refused = await connect(`${target.clientUrl}/`, HANDSHAKE_MS, {
         Origin: 'https://evil.example',
       }).then(
         () => 'accepted',
@@ -416,7 +417,7 @@ export function describeContract(name: string, factory: TargetFactory): void {
       )
       expect(refused).toMatch(/403/)
       expect(await limited(target, 'origin')).toBe(before + 1)
-      const allowed = await connect(`${target.clientUrl}/`, 3000, {
+      const allowed = await connect(`${target.clientUrl}/`, HANDSHAKE_MS, {
         Origin: 'https://phorge.example.org',
       })
       await allowed.ping()

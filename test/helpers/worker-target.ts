@@ -4,6 +4,8 @@
  * persisted to disk, for the contract suite and the Workers tests. Offline: every wrangler
  * switch that would reach the internet is turned off before wrangler loads.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { inject } from 'vitest'
 import type { Target, TargetOptions } from '../contract/target.ts'
@@ -71,11 +73,14 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
   for (const [name, value] of Object.entries(vars)) bindings[name] = { type: 'plain_text', value }
   if (secret !== null) bindings.TIDINGS_SECRET = { type: 'secret_text', value: secret }
   const bundle = prebuiltBundle()
+  const root = bundle ? ownProjectRoot(bundle) : undefined
   const worker = await unstable_startWorker({
-    config: CONFIG_PATH,
-    // Bundled again by wrangler (cheap: one file), which adds its local-dev middleware (e.g.
-    // draining unread request bodies) and watches only that file.
-    ...(bundle && { entrypoint: bundle }),
+    // The prebuilt bundle is bundled again by wrangler (cheap: one file), which adds its
+    // local-dev middleware (e.g. draining unread request bodies). Each worker gets its own
+    // project directory for that build, so no two test processes share a .wrangler/tmp
+    // (where one's teardown broke another's rebuild: "Could not resolve
+    // …/middleware-loader.entry.ts").
+    config: root ? join(root, 'wrangler.toml') : CONFIG_PATH,
     // A developer's .dev.vars must not leak into tests.
     envFiles: [],
     bindings,
@@ -87,13 +92,28 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
       logLevel: options.logLevel ?? (process.env.TIDINGS_TEST_LOG as 'log' | undefined) ?? 'warn',
     },
   })
+  const dispose = async (): Promise<void> => {
+    await worker.dispose()
+    if (root) rmSync(root, { recursive: true, force: true })
+  }
   try {
     const url = await worker.url
-    return { origin: url.origin, dispose: () => worker.dispose() }
+    return { origin: url.origin, dispose }
   } catch (error) {
-    await worker.dispose()
+    await dispose()
     throw error
   }
+}
+
+/** A directory of its own beside the bundle, holding wrangler.toml with `main` = the bundle. */
+function ownProjectRoot(bundle: string): string {
+  const root = mkdtempSync(join(dirname(bundle), 'project-'))
+  const toml = readFileSync(CONFIG_PATH, 'utf8').replace(
+    /^main = .*$/m,
+    `main = ${JSON.stringify(bundle)}`
+  )
+  writeFileSync(join(root, 'wrangler.toml'), toml)
+  return root
 }
 
 /** The contract suite's view: both ports on the Worker's one origin, the secret on admin calls. */

@@ -1,5 +1,6 @@
 /** A queue-style WebSocket test client: `next()` resolves with the next frame, in order. */
 import WebSocket from 'ws'
+import { HANDSHAKE_MS, OWED_MS, SILENCE_MS } from './patience.ts'
 
 export interface CloseEvent {
   code: number
@@ -22,7 +23,7 @@ export interface TestClient {
 
 export async function connect(
   url: string,
-  timeoutMs = 3000,
+  timeoutMs = HANDSHAKE_MS,
   headers?: Record<string, string>
 ): Promise<TestClient> {
   const ws = new WebSocket(url, headers ? { headers } : {})
@@ -50,7 +51,7 @@ export async function connect(
   })
   ws.on('error', () => {})
 
-  const next = (waitMs = 3000): Promise<Record<string, unknown>> => {
+  const next = (waitMs = OWED_MS): Promise<Record<string, unknown>> => {
     const queued = frames.shift()
     if (queued) return Promise.resolve(queued)
     return new Promise((resolve, reject) => {
@@ -71,7 +72,7 @@ export async function connect(
     send: (frame) => ws.send(JSON.stringify(frame)),
     sendRaw: (text) => ws.send(text),
     next,
-    async silence(ms = 200) {
+    async silence(ms = SILENCE_MS) {
       try {
         const frame = await next(ms)
         throw new Error(`expected silence, got ${JSON.stringify(frame)}`)
@@ -79,7 +80,7 @@ export async function connect(
         if ((error as Error).message.startsWith('expected silence')) throw error
       }
     },
-    async ping(waitMs = 3000) {
+    async ping(waitMs = OWED_MS) {
       ws.send(JSON.stringify({ command: 'ping', data: null }))
       const frame = await next(waitMs)
       if (frame.type !== 'pong') throw new Error(`expected pong, got ${JSON.stringify(frame)}`)
@@ -96,7 +97,7 @@ export async function connect(
 export async function eventually<T>(
   probe: () => Promise<T> | T,
   predicate: (value: T) => boolean,
-  timeoutMs = 3000
+  timeoutMs = OWED_MS
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {

@@ -150,8 +150,7 @@ describe('relay faults', { timeout: 30_000 }, () => {
     )
     const peers = await eventually(
       () => peersOf(server.url('admin')),
-      (list) => (list[0]?.failed ?? 0) >= 3 && ['down', 'probing'].includes(list[1]?.state ?? ''),
-      5000
+      (list) => (list[0]?.failed ?? 0) >= 3 && ['down', 'probing'].includes(list[1]?.state ?? '')
     )
     const [hung, refused] = peers
     expect(hung?.lastError).toBe('timed out after 300 ms')

@@ -133,8 +133,7 @@ describe('a full mesh of tidings processes', { timeout: 60_000 }, () => {
     }
     const peers = await eventually(
       () => peersOf((survivors[0] as TidingsProcess).adminUrl),
-      (list) => ['down', 'probing'].includes(list[3]?.state ?? ''),
-      5000
+      (list) => ['down', 'probing'].includes(list[3]?.state ?? '')
     )
     expect(peers[3]?.lastError).toMatch(/ECONNREFUSED|socket|closed|terminated/i)
   })
@@ -176,8 +175,7 @@ describe('a full mesh of tidings processes', { timeout: 60_000 }, () => {
     for (const node of nodes.slice(0, 3)) {
       const peers = await eventually(
         () => peersOf(node.adminUrl),
-        (list) => list[3]?.fingerprint === newFingerprint && list[3]?.state === 'up',
-        5000
+        (list) => list[3]?.fingerprint === newFingerprint && list[3]?.state === 'up'
       )
       expect(peers[3]?.fingerprint).toBe(newFingerprint)
       expect(node.output.join('\n')).toContain(

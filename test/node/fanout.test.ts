@@ -73,8 +73,7 @@ describe('Node fan-out', () => {
     await Promise.all([1, 2, 3, 4, 5].map((key) => post(server, { key, subscribers: ['A'] })))
     await eventually(
       () => received.reduce((sum, list) => sum + list.length, 0),
-      (n) => n === 300,
-      5000
+      (n) => n === 300
     )
     expect(frameStats.frames - frames).toBe(5)
     // Sockets that got the same messages in a turn share one joined Buffer; one per socket
@@ -108,8 +107,7 @@ describe('Node fan-out', () => {
     )
     await eventually(
       () => received.map((list) => list.length),
-      (lengths) => lengths.every((n, i) => n === expected[i]?.length),
-      5000
+      (lengths) => lengths.every((n, i) => n === expected[i]?.length)
     )
     received.forEach((list, i) => {
       expect(list.map((frame) => frame.key)).toEqual(expected[i])

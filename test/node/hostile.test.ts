@@ -12,6 +12,7 @@ import { startServer } from '../../adapters/node/server.ts'
 import * as attack from '../../scripts/hardening/attacks.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { loopbackConfig, silentLogger } from '../helpers/node-target.ts'
+import { HANDSHAKE_MS } from '../helpers/patience.ts'
 import { fixedPortConfig, runCli, tempDir } from '../helpers/process.ts'
 import { eventually } from '../helpers/ws-client.ts'
 
@@ -42,7 +43,7 @@ describe('hostile clients', { timeout: 90_000 }, () => {
         throw new Error('injected failure')
       }
       for (let i = 0; i < 3; i++) {
-        const reply = await attack.rawRequest(port, attack.upgradeRequest('/'), 3000)
+        const reply = await attack.rawRequest(port, attack.upgradeRequest('/'), HANDSHAKE_MS)
         expect(reply.answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
         expect(reply.answer).toContain('"code":"bad_request"')
         reply.socket.destroy()
@@ -171,7 +172,7 @@ describe('a daemon started with tidings start', { timeout: 60_000 }, () => {
       const reply = await attack.rawRequest(
         client,
         attack.upgradeRequest('/', 'Origin: https://evil.example\r\n'),
-        3000
+        HANDSHAKE_MS
       )
       expect(reply.answer).toMatch(/^HTTP\/1\.1 403 /)
       reply.socket.destroy()

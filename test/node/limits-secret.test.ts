@@ -95,8 +95,7 @@ describe('the shared secret', () => {
     expect((await client.next()).key).toBe('k')
     await eventually(
       () => server.relay?.peers.map((peer) => peer.failed) ?? [],
-      (failed) => failed.length === 2 && failed.every((n) => n > 0),
-      5000
+      (failed) => failed.length === 2 && failed.every((n) => n > 0)
     )
     await client.close()
     expect(logger.lines.length).toBeGreaterThan(5)

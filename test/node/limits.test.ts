@@ -14,6 +14,7 @@ import { outboundFromValue } from '../../src/hub/outbound.ts'
 import { Tidings } from '../../src/tidings.ts'
 import { FakeClock, FakeSocket, ManualScheduler, RecordingLogger } from '../helpers/fakes.ts'
 import { loopbackConfig } from '../helpers/node-target.ts'
+import { HANDSHAKE_MS } from '../helpers/patience.ts'
 import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 
 interface Refused {
@@ -66,7 +67,7 @@ async function start(extra: Record<string, unknown>, clock?: FakeClock) {
 }
 
 async function open(url: string, headers?: Record<string, string>): Promise<TestClient> {
-  const client = await connect(url, 3000, headers)
+  const client = await connect(url, HANDSHAKE_MS, headers)
   clients.push(client)
   return client
 }

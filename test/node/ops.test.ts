@@ -10,6 +10,7 @@ import { rawRequest, upgradeRequest } from '../../scripts/hardening/attacks.ts'
 import { sleep } from '../../scripts/hardening/node.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { loopbackConfig, startNode } from '../helpers/node-target.ts'
+import { HANDSHAKE_MS } from '../helpers/patience.ts'
 import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 
 const servers: RunningServer[] = []
@@ -204,7 +205,7 @@ describe('operations endpoints on a Node server', { timeout: 30_000 }, () => {
     const port = Number(new URL(server.url('client')).port)
     // A raw upgrade: unlike a ws client, it never answers a ping.
     const silent = async (): Promise<number> => {
-      const reply = await rawRequest(port, upgradeRequest('/'), 3000)
+      const reply = await rawRequest(port, upgradeRequest('/'), HANDSHAKE_MS)
       expect(reply.answer).toMatch(/^HTTP\/1\.1 101 /)
       const started = Date.now()
       await new Promise((resolve) => reply.socket.once('close', resolve))

@@ -124,8 +124,7 @@ describe('Node server', { timeout: 20_000 }, () => {
       expect(server.tidings.hub.find('idle')?.history.size).toBe(1)
       await eventually(
         () => server.tidings.hub.find('idle'),
-        (instance) => instance === undefined,
-        5000
+        (instance) => instance === undefined
       )
     } finally {
       await server.close(1000)

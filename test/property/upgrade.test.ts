@@ -147,11 +147,7 @@ describe('upgrade path (property)', () => {
             expect(result.answered).toBe(true)
           }
         })
-        await eventually(
-          held,
-          (budgets) => budgets.connections === 0 && budgets.handshakes === 0,
-          3000
-        )
+        await eventually(held, (budgets) => budgets.connections === 0 && budgets.handshakes === 0)
       }),
       { seed: SEED, numRuns: Math.max(20, Math.floor(PROPERTY_RUNS / 6)) }
     )

@@ -4,7 +4,7 @@
  * restarted by wrangler's source watcher when a file changes mid-test.
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -22,11 +22,23 @@ const ROOT = resolve(import.meta.dirname, '../..')
 
 export default async function setup(project: TestProject): Promise<() => void> {
   const dir = mkdtempSync(join(tmpdir(), 'tidings-worker-'))
+  // Built from a copy of wrangler.toml in the run's own directory, so wrangler's scratch files
+  // (.wrangler/tmp) land there too, not in the checkout.
+  const config = join(dir, 'wrangler.toml')
+  const entry = join(ROOT, 'adapters/workers/worker.ts')
+  writeFileSync(
+    config,
+    readFileSync(join(ROOT, 'wrangler.toml'), 'utf8').replace(
+      /^main = .*$/m,
+      `main = ${JSON.stringify(entry)}`
+    )
+  )
+  const wrangler = join(ROOT, 'node_modules/wrangler/bin/wrangler.js')
   await promisify(execFile)(
     process.execPath,
-    [join(ROOT, 'node_modules/wrangler/bin/wrangler.js'), 'deploy', '--dry-run', '--outdir', dir],
-    { cwd: ROOT, env: { ...process.env, ...OFFLINE_WRANGLER_ENV }, timeout: 60_000 }
+    [wrangler, 'deploy', '--dry-run', '--config', config, '--outdir', join(dir, 'bundle')],
+    { cwd: dir, env: { ...process.env, ...OFFLINE_WRANGLER_ENV }, timeout: 120_000 }
   )
-  project.provide('workerBundle', join(dir, 'worker.js'))
+  project.provide('workerBundle', join(dir, 'bundle', 'worker.js'))
   return () => rmSync(dir, { recursive: true, force: true })
 }
