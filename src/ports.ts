@@ -73,7 +73,14 @@ export interface PeerTransport {
     peer: PeerAddress,
     instance: string,
     body: Uint8Array,
-    signal: AbortSignal
+    signal: AbortSignal,
+    /** How long the message waited in this node's queue, ms (see QUEUED_HEADER). */
+    queuedMs?: number
   ): Promise<PeerReply>
+  /**
+   * Tells the peer this node has just started (`GET /status/` with HELLO_HEADER); resolves
+   * either way. Runtimes without a start of their own (Workers) leave it out.
+   */
+  hello?(peer: PeerAddress, fingerprint: string, signal: AbortSignal): Promise<void>
   close?(): Promise<void>
 }

@@ -37,8 +37,11 @@ export interface TidingsOptions {
 
 /** Hands accepted messages on to the cluster (see src/relay). */
 export interface Forwarder {
-  /** `body` is the JSON to relay (UTF-8, touched stamped); it must not block the caller. */
-  forward(instance: string, body: Uint8Array, touched: readonly string[]): void
+  /**
+   * `body` is the JSON to relay (UTF-8, touched stamped); `at`, when the message was first
+   * accepted (Clock ms). It must not block the caller.
+   */
+  forward(instance: string, body: Uint8Array, touched: readonly string[], at: number): void
 }
 
 /** Counters of rejected input, for metrics. */
@@ -133,7 +136,12 @@ export class Tidings {
     this.hub.reconfigure(config.limits, config.history)
   }
 
-  ingest(instance: string, message: AdminMessage): boolean {
+  /**
+   * `postedAt`, for a message that reached this node late (a relay that waited in a queue):
+   * when it was first accepted. It is then delivered live only to sockets that were open by
+   * then; the others find it with `replay`.
+   */
+  ingest(instance: string, message: AdminMessage, postedAt?: number): boolean {
     const { logger, clock } = this.options
     const config = this.#config
     if (logger.tracing) {
@@ -170,8 +178,8 @@ export class Tidings {
       const touched = [...message.touched, this.fingerprint]
       value.touched = touched
       const outbound = outboundFromValue(value)
-      this.hub.publish(instance, message.subscribers, outbound)
-      this.forwarder?.forward(instance, outbound.bytes, touched)
+      this.hub.publish(instance, message.subscribers, outbound, postedAt)
+      this.forwarder?.forward(instance, outbound.bytes, touched, postedAt ?? clock.now())
     } catch (error) {
       // Not delivered: a corrected copy with the same uniqueID must not be taken for a duplicate.
       if (key !== undefined) this.dedup.forget(key)

@@ -8,7 +8,7 @@ import { rootCertificates } from 'node:tls'
 import { Pool } from 'undici'
 import type { RelayOptions } from '../../src/config/schema.ts'
 import type { PeerAddress, PeerReply, PeerTransport } from '../../src/ports.ts'
-import { relayRequestHead } from '../../src/relay/envelope.ts'
+import { helloHeaders, relayRequestHead } from '../../src/relay/envelope.ts'
 import { StartupError } from './listen.ts'
 
 /** Receipts are `{"fingerprint":"…"}`; anything much larger is not one. */
@@ -52,9 +52,10 @@ export class UndiciPeerTransport implements PeerTransport {
     peer: PeerAddress,
     instance: string,
     body: Uint8Array,
-    signal: AbortSignal
+    signal: AbortSignal,
+    queuedMs?: number
   ): Promise<PeerReply> {
-    const { path, headers } = relayRequestHead(peer, instance)
+    const { path, headers } = relayRequestHead(peer, instance, queuedMs)
     const response = await this.#pool(peer.origin).request({
       method: 'POST',
       path,
@@ -65,6 +66,20 @@ export class UndiciPeerTransport implements PeerTransport {
     // Always read the body to its end: a half-read response would pin the connection.
     const text = await response.body.text()
     return { status: response.statusCode, body: text }
+  }
+
+  async hello(peer: PeerAddress, fingerprint: string, signal: AbortSignal): Promise<void> {
+    try {
+      const response = await this.#pool(peer.origin).request({
+        method: 'GET',
+        path: '/status/',
+        headers: helloHeaders(peer, fingerprint),
+        signal,
+      })
+      await response.body.dump()
+    } catch {
+      // A peer that is not there yet hears from this node's first relay instead.
+    }
   }
 
   async close(): Promise<void> {

@@ -125,6 +125,8 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   logger.log(`This server has fingerprint "${node.fingerprint}".`)
   for (const warning of adminExposureWarnings(servers, config.secret)) logger.warn(warning)
   node.relay?.recogniseLocal(servers.filter((bound) => bound.type === 'admin'))
+  // Peers holding relays for a node that was here before probe it now, not after back-off.
+  node.relay?.hello()
 
   const lifecycle = new Lifecycle(node, entries, port, runtime)
   return {

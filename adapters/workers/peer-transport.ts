@@ -6,8 +6,8 @@ import type { PeerTransport } from '../../src/ports.ts'
 import { relayRequestHead } from '../../src/relay/envelope.ts'
 
 export const fetchPeerTransport: PeerTransport = {
-  async post(peer, instance, body, signal) {
-    const { path, headers } = relayRequestHead(peer, instance)
+  async post(peer, instance, body, signal, queuedMs) {
+    const { path, headers } = relayRequestHead(peer, instance, queuedMs)
     const response = await fetch(`${peer.origin}${path}`, { method: 'POST', headers, body, signal })
     return { status: response.status, body: await response.text() }
   },

@@ -7,6 +7,7 @@
 import { type Context, Hono } from 'hono'
 import { RequestError } from '../errors.ts'
 import type { TidingsNode } from '../node/node.ts'
+import { HELLO_HEADER, QUEUED_HEADER, queuedMsOf } from '../relay/envelope.ts'
 import { SECRET_HEADER } from '../relay/secret.ts'
 import { authorize } from './auth.ts'
 import { mountOpsRoutes } from './ops-routes.ts'
@@ -34,7 +35,10 @@ export function createAdminApp(node: TidingsNode): Hono {
   }
 
   // Aphlict answers /status/ to any method (Phorge GETs it); the slash is required.
-  app.all('/status/', (c) => c.json(node.status(adminInstance(c.req.query('instance')))))
+  app.all('/status/', (c) => {
+    if (c.req.header(HELLO_HEADER)) node.relay?.heardHello()
+    return c.json(node.status(adminInstance(c.req.query('instance'))))
+  })
 
   app.post('/', async (c) => {
     if (!everyRoute) await guard(c)
@@ -49,7 +53,9 @@ export function createAdminApp(node: TidingsNode): Hono {
       )
     }
     const publish = await readPublish(c.req.raw, c.req.query('instance'), { bodyBytes, bodyDepth })
-    tidings.ingest(publish.instance, publish.message)
+    const queued = queuedMsOf(c.req.header(QUEUED_HEADER), node.config.relay.maxAge)
+    const postedAt = queued === undefined ? undefined : tidings.options.clock.now() - queued
+    tidings.ingest(publish.instance, publish.message, postedAt)
     return c.json({ fingerprint: tidings.fingerprint })
   })
 

@@ -19,7 +19,9 @@ export class Connection {
   constructor(
     readonly id: number,
     readonly instance: Instance,
-    readonly socket: ClientSocket
+    readonly socket: ClientSocket,
+    /** Clock ms when it joined the hub. */
+    readonly openedAt: number
   ) {}
 
   /** Aphlict's description of a listener, used in log lines. */

@@ -182,7 +182,7 @@ export class Hub {
 
   connect(socket: ClientSocket, instanceName: string): Connection {
     const instance = this.instance(instanceName)
-    const connection = new Connection(this.#nextId++, instance, socket)
+    const connection = new Connection(this.#nextId++, instance, socket, this.options.clock.now())
     instance.connections.add(connection)
     instance.total++
     this.#events.connected?.(connection)
@@ -258,21 +258,36 @@ export class Hub {
 
   /**
    * Delivers `message` to every open socket of the instance subscribed to any of
-   * `subscribers` (each socket at most once) and keeps it for replay.
+   * `subscribers` (each socket at most once) and keeps it for replay. With `postedAt` (a
+   * message that arrived late), only sockets open by then get it live.
    * Returns how many sockets it goes to.
    */
-  publish(instanceName: string, subscribers: readonly string[], message: Outbound): number {
+  publish(
+    instanceName: string,
+    subscribers: readonly string[],
+    message: Outbound,
+    postedAt?: number
+  ): number {
     const instance = this.instance(instanceName)
     const now = this.options.clock.now()
     const kept = instance.history.append({ at: now, subscribers, message }, now)
-    const count = this.#fanOut(instance, subscribers, message)
+    const count = this.#fanOut(instance, subscribers, message, postedAt)
     // After the delivery, so whoever keeps the counters sees this message's.
     if (kept) this.#events.kept?.(instance, kept)
     return count
   }
 
-  #fanOut(instance: Instance, subscribers: readonly string[], message: Outbound): number {
-    const targets = this.#targets(instance, subscribers)
+  #fanOut(
+    instance: Instance,
+    subscribers: readonly string[],
+    message: Outbound,
+    postedAt: number | undefined
+  ): number {
+    let targets = this.#targets(instance, subscribers)
+    if (postedAt !== undefined) {
+      // A copy, so the shared target list stays whole (and is never merged with this one).
+      targets = targets.filter((connection) => connection.openedAt <= postedAt)
+    }
     if (targets.length === 0) return 0
     const queue = this.#queue
     const bytes = message.bytes.byteLength

@@ -9,6 +9,23 @@
 import type { PeerAddress } from '../ports.ts'
 import { SECRET_HEADER } from './secret.ts'
 
+/**
+ * On a relay that waited in a queue (the peer was down or slow): how long ago, in ms, the
+ * sender accepted the message. The receiver delivers it live only to sockets that existed
+ * then, and keeps it for replay; the rest ask for it with `replay`. Aphlict ignores it.
+ */
+export const QUEUED_HEADER = 'X-Tidings-Queued'
+
+/**
+ * On a `/status/` request: the sender has just started. A tidings node that hears it probes
+ * its down peers at once instead of waiting out their back-off (one of them may be the
+ * sender, back with a new fingerprint). Aphlict answers the status request as usual.
+ */
+export const HELLO_HEADER = 'X-Tidings-Hello'
+
+/** A queued time worth telling: below this a relay went out as fast as relays do. */
+const QUEUED_MIN_MS = 100
+
 /** Longest accepted `uniqueID`, in characters (Phorge's are 32). */
 export const MAX_UNIQUE_ID_LENGTH = 256
 
@@ -36,9 +53,28 @@ export function dedupKey(instance: string, uniqueId: string): string {
  */
 export function relayRequestHead(
   peer: PeerAddress,
-  instance: string
+  instance: string,
+  queuedMs = 0
 ): { path: string; headers: Record<string, string> } {
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (peer.secret) headers[SECRET_HEADER] = peer.secret
+  if (queuedMs >= QUEUED_MIN_MS) headers[QUEUED_HEADER] = String(Math.round(queuedMs))
   return { path: `/?instance=${encodeURIComponent(instance)}`, headers }
+}
+
+/** The headers of a hello (see HELLO_HEADER), with the peer's secret, if any. */
+export function helloHeaders(peer: PeerAddress, fingerprint: string): Record<string, string> {
+  const headers: Record<string, string> = { [HELLO_HEADER]: fingerprint }
+  if (peer.secret) headers[SECRET_HEADER] = peer.secret
+  return headers
+}
+
+/**
+ * The sender's queue time from a relayed request's header, in ms: a whole number from 0 to
+ * `maxMs`; anything else is ignored (undefined), as is a header from an older sender.
+ */
+export function queuedMsOf(header: string | null | undefined, maxMs: number): number | undefined {
+  if (!header || !/^\d{1,10}$/.test(header)) return undefined
+  const ms = Number(header)
+  return ms <= maxMs ? ms : undefined
 }

@@ -213,7 +213,13 @@ export class Peer {
     let reply: PeerReply | undefined
     let failure: string | undefined
     try {
-      reply = await transport.post(this.address, entry.instance, entry.body, controller.signal)
+      reply = await transport.post(
+        this.address,
+        entry.instance,
+        entry.body,
+        controller.signal,
+        started - entry.at
+      )
       if (retryable(reply.status)) failure = `answered HTTP ${reply.status}`
     } catch (error) {
       failure = controller.signal.aborted
@@ -295,6 +301,18 @@ export class Peer {
       this.#circuit.halfOpen()
       this.pump()
     }, outcome.delay)
+  }
+
+  /**
+   * Someone just started (a hello): if this peer is down, probe it now rather than after
+   * the back-off. Returns whether it was down.
+   */
+  probeNow(): boolean {
+    if (this.#stopped || this.state !== 'down') return false
+    this.#cancelRetry()
+    this.#circuit.halfOpen()
+    this.pump()
+    return true
   }
 
   #cancelRetry(): void {

@@ -34,6 +34,9 @@ export function peerOrigin(entry: { host: string; port: number; protocol: string
   return `${entry.protocol}://${host}:${entry.port}`
 }
 
+/** Hellos are acted on at most this often (ms). */
+const HELLO_INTERVAL_MS = 1000
+
 export class Relay implements Forwarder {
   readonly peers: readonly Peer[]
   readonly #options: RelayOptions
@@ -41,6 +44,7 @@ export class Relay implements Forwarder {
   readonly #context: PeerContext
   #pumpScheduled = false
   #closed = false
+  #lastHello = Number.NEGATIVE_INFINITY
 
   constructor(options: RelayOptions) {
     this.#options = options
@@ -81,10 +85,13 @@ export class Relay implements Forwarder {
     })
   }
 
-  /** Queues `body` for every peer that does not have it yet; sends on the next turn. */
-  forward(instance: string, body: Uint8Array, touched: readonly string[]): void {
+  /**
+   * Queues `body` for every peer that does not have it yet; sends on the next turn. `at` is
+   * when the message was first accepted (now, unless it reached this node late itself).
+   */
+  forward(instance: string, body: Uint8Array, touched: readonly string[], at?: number): void {
     if (this.#closed || this.peers.length === 0) return
-    const entry = { instance, body, touched, at: this.#options.clock.now() }
+    const entry = { instance, body, touched, at: at ?? this.#options.clock.now() }
     for (const peer of this.peers) peer.enqueue(entry)
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true
@@ -93,6 +100,36 @@ export class Relay implements Forwarder {
       this.#pumpScheduled = false
       for (const peer of this.peers) peer.pump()
     })
+  }
+
+  /** Tells every peer this node has just started (see HELLO_HEADER), in the background. */
+  hello(): void {
+    const { transport, fingerprint, config } = this.#options
+    if (!transport.hello || this.#closed) return
+    for (const peer of this.peers) {
+      if (peer.state === 'self') continue
+      const controller = new AbortController()
+      const timer = this.#timers.setTimeout(() => controller.abort(), config.relay.timeout)
+      void transport
+        .hello(peer.address, fingerprint, controller.signal)
+        .finally(() => this.#timers.clearTimeout(timer))
+    }
+  }
+
+  /**
+   * A node said hello: probe the peers that are down now. At most once a second, so hellos
+   * from anyone cost at most one probe per down peer per second.
+   */
+  heardHello(): number {
+    const now = this.#options.clock.now()
+    if (this.#closed || now - this.#lastHello < HELLO_INTERVAL_MS) return 0
+    this.#lastHello = now
+    let probed = 0
+    for (const peer of this.peers) if (peer.probeNow()) probed++
+    if (probed > 0) {
+      this.#options.logger.log(`A cluster node started; probing ${probed} down peers now.`)
+    }
+    return probed
   }
 
   status(): PeerStatus[] {

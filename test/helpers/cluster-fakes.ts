@@ -74,6 +74,8 @@ export interface FakeCall {
   instance: string
   text: string
   body: Uint8Array
+  /** What the relay said the message waited, ms. */
+  queuedMs: number | undefined
   signal: AbortSignal
   resolve(reply: PeerReply): void
   reject(error: Error): void
@@ -89,12 +91,22 @@ export class FakeTransport implements PeerTransport {
   auto: ((call: FakeCall) => PeerReply | Error) | undefined
   closed = false
 
-  post(peer: PeerAddress, instance: string, body: Uint8Array, signal: AbortSignal) {
+  /** Peers said hello to, in order (origin, fingerprint). */
+  readonly hellos: [string, string][] = []
+
+  post(
+    peer: PeerAddress,
+    instance: string,
+    body: Uint8Array,
+    signal: AbortSignal,
+    queuedMs?: number
+  ) {
     return new Promise<PeerReply>((resolve, reject) => {
       const call: FakeCall = {
         peer,
         instance,
         body,
+        queuedMs,
         text: new TextDecoder().decode(body),
         signal,
         resolve: (reply) => {
@@ -113,6 +125,10 @@ export class FakeTransport implements PeerTransport {
       if (answer instanceof Error) call.reject(answer)
       else if (answer) call.resolve(answer)
     })
+  }
+
+  async hello(peer: PeerAddress, fingerprint: string): Promise<void> {
+    this.hellos.push([peer.origin, fingerprint])
   }
 
   async close(): Promise<void> {

@@ -215,7 +215,13 @@ describe('relay faults', { timeout: 30_000 }, () => {
     expect(delivered.find((m) => m.key === 'a')?.text).toBe(text)
     expect(delivered.find((m) => m.key === 'c')?.text).toBe(text)
     // What tidings sent it is what Aphlict expects: byte-exact lengths, JSON, instance query.
-    const relayed = aphlict.requests.filter((r) => !r.fromTest)
+    const fromTidings = aphlict.requests.filter((r) => !r.fromTest)
+    // Each tidings node said hello once, as a status request Aphlict answers as usual.
+    expect(fromTidings.filter((r) => r.method === 'GET').map((r) => r.url)).toEqual([
+      '/status/',
+      '/status/',
+    ])
+    const relayed = fromTidings.filter((r) => r.method === 'POST')
     expect(relayed.length).toBeGreaterThan(0)
     for (const request of relayed) {
       expect(request.url).toBe('/?instance=default')
@@ -314,6 +320,11 @@ describe('relay faults', { timeout: 30_000 }, () => {
         body += chunk
       })
       req.on('end', () => {
+        // The node's hello is a status request: answered, not a relay.
+        if (req.method !== 'POST') {
+          res.end('{}')
+          return
+        }
         setTimeout(() => {
           received.push(JSON.parse(body).key)
           res.writeHead(200, { 'content-type': 'application/json' })

@@ -210,6 +210,51 @@ describe('Relay', () => {
     expect(logger.lines.filter((l) => l.startsWith('warn: '))).toHaveLength(1)
   })
 
+  it('says how long a message waited in the queue, and a hello probes down peers at once', async () => {
+    const { relay, time, transport, logger, send } = setup(
+      { failures: 1, retryBase: 20_000, retryMax: 60_000 },
+      [
+        { host: 'a.example', port: 22281, protocol: 'http' },
+        { host: 'b.example', port: 22281, protocol: 'http' },
+      ]
+    )
+    let upA = false
+    transport.auto = (call) =>
+      call.peer.origin === B || upA ? receipt(call.peer.origin) : new Error('ECONNREFUSED')
+    send()
+    await settle()
+    expect(transport.calls.map((call) => call.queuedMs)).toEqual([0, 0])
+    expect(statusOf(relay, A)?.state).toBe('down')
+    // Down for a back-off of almost 20 s (random 0.9999): the queue waits for it.
+    await time.advance(3000)
+    send()
+    await settle()
+    expect(statusOf(relay, A)?.queue).toBe(2)
+    expect(time.delays()[0]).toBeGreaterThan(10_000)
+
+    upA = true
+    expect(relay.heardHello()).toBe(1)
+    await settle()
+    expect(statusOf(relay, A)).toMatchObject({ state: 'up', queue: 0, relayed: 2 })
+    // The probe carried the first message 3 s late; the second one went with it.
+    expect(transport.callsTo(A).map((call) => call.queuedMs)).toEqual([0, 3000, 0])
+    expect(logger.lines).toContain('A cluster node started; probing 1 down peers now.')
+    // Hellos are heard at most once a second, and a peer that is up is left alone.
+    expect(relay.heardHello()).toBe(0)
+    await time.advance(1000)
+    expect(relay.heardHello()).toBe(0)
+  })
+
+  it('says hello to every peer but itself', async () => {
+    const { relay, transport } = setup({}, [
+      { host: 'a.example', port: 22281, protocol: 'http' },
+      { host: '127.0.0.1', port: 22281, protocol: 'http' },
+    ])
+    relay.recogniseLocal([{ host: '127.0.0.1', port: 22281, tls: false }])
+    relay.hello()
+    expect(transport.hellos).toEqual([[A, 'SELFSELFSELFSELF']])
+  })
+
   it('times out a hung request, counts a failure and sends the message again', async () => {
     const { relay, time, transport, send } = setup({ timeout: 2000 }, [
       { host: 'a.example', port: 22281, protocol: 'http' },
