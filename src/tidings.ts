@@ -35,13 +35,33 @@ export interface TidingsOptions {
   events?: HubEvents
 }
 
-/** Hands accepted messages on to the cluster (see src/relay). */
+/** An accepted message, as it is handed on to the rest of the cluster. */
+export interface Forwarded {
+  readonly instance: string
+  /** The JSON to send on (UTF-8, `touched` stamped). */
+  readonly body: Uint8Array
+  readonly touched: readonly string[]
+  readonly subscribers: readonly string[]
+  /** When the message was first accepted (Clock ms). */
+  readonly at: number
+}
+
+/** Hands accepted messages on to the rest of the cluster (src/relay, src/backplane). */
 export interface Forwarder {
+  /** Must not block the caller. */
+  forward(message: Forwarded): void
+}
+
+/** How a message reached this node (see Tidings.ingest). */
+export interface IngestOptions {
   /**
-   * `body` is the JSON to relay (UTF-8, touched stamped); `at`, when the message was first
-   * accepted (Clock ms). It must not block the caller.
+   * For a message that reached this node late (a relay that waited in a queue): when it
+   * was first accepted. It is then delivered live only to sockets that were open by then;
+   * the others find it with `replay`.
    */
-  forward(instance: string, body: Uint8Array, touched: readonly string[], at: number): void
+  postedAt?: number | undefined
+  /** From the backplane: delivered here only, not handed on again. */
+  local?: boolean
 }
 
 /** Counters of rejected input, for metrics. */
@@ -72,7 +92,8 @@ export class Tidings {
   /** Refusals and closes per limit (connections, frames, subscriptions, bodies). */
   readonly limited: LimitStats = newLimitStats()
   readonly frameContext: FrameContext
-  forwarder: Forwarder | undefined
+  /** Where accepted messages go besides this node's sockets (relay, backplane). */
+  readonly forwarders: Forwarder[] = []
   /** Messages dropped because this node had already accepted them (same uniqueID). */
   duplicates = 0
   /** Messages dropped because they already carried this node's fingerprint (a relay loop). */
@@ -136,12 +157,7 @@ export class Tidings {
     this.hub.reconfigure(config.limits, config.history)
   }
 
-  /**
-   * `postedAt`, for a message that reached this node late (a relay that waited in a queue):
-   * when it was first accepted. It is then delivered live only to sockets that were open by
-   * then; the others find it with `replay`.
-   */
-  ingest(instance: string, message: AdminMessage, postedAt?: number): boolean {
+  ingest(instance: string, message: AdminMessage, options: IngestOptions = {}): boolean {
     const { logger, clock } = this.options
     const config = this.#config
     if (logger.tracing) {
@@ -178,8 +194,21 @@ export class Tidings {
       const touched = [...message.touched, this.fingerprint]
       value.touched = touched
       const outbound = outboundFromValue(value)
-      this.hub.publish(instance, message.subscribers, outbound, postedAt)
-      this.forwarder?.forward(instance, outbound.bytes, touched, postedAt ?? clock.now())
+      const { postedAt } = options
+      this.hub.publish(instance, message.subscribers, outbound, {
+        postedAt,
+        id: message.uniqueId,
+      })
+      if (!options.local && this.forwarders.length > 0) {
+        const forwarded: Forwarded = {
+          instance,
+          body: outbound.bytes,
+          touched,
+          subscribers: message.subscribers,
+          at: postedAt ?? clock.now(),
+        }
+        for (const forwarder of this.forwarders) forwarder.forward(forwarded)
+      }
     } catch (error) {
       // Not delivered: a corrected copy with the same uniqueID must not be taken for a duplicate.
       if (key !== undefined) this.dedup.forget(key)

@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
+import { redactUrl } from '../../src/config/parse.ts'
 import type { Config } from '../../src/config/schema.ts'
 import { createNode, type TidingsNode } from '../../src/node/node.ts'
 import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
@@ -17,7 +18,7 @@ import { createClientPort } from './client-port.ts'
 import { descriptorCeiling } from './descriptors.ts'
 import { adminExposureWarnings } from './exposure.ts'
 import { Lifecycle } from './lifecycle.ts'
-import { bindAll, createEntryServer } from './listen.ts'
+import { bindAll, createEntryServer, StartupError } from './listen.ts'
 import type { LiveHooks, ReloadReport } from './reload.ts'
 import { RuntimeMetrics } from './runtime-metrics.ts'
 
@@ -68,6 +69,16 @@ function urlOf(server: BoundServer): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${server.port}`
 }
 
+/** One line naming the backplane key and the broker's reason (no credentials). */
+function backplaneFailure(config: Config, reason: string): string {
+  const backplane = config.backplane
+  const where =
+    backplane?.type === 'redis-cluster'
+      ? `"backplane.nodes" ${(backplane.nodes ?? []).map(redactUrl).join(', ')}`
+      : `"backplane.url" ${redactUrl(backplane?.url ?? '')}`
+  return `Unable to use the backplane (${where}): ${reason}.`
+}
+
 export async function startServer(options: NodeServerOptions): Promise<RunningServer> {
   const { config, logger } = options
   const runtime = new RuntimeMetrics()
@@ -77,12 +88,17 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       ? undefined
       : (options.peerTransport ??
         new (await import('./peer-transport.ts')).UndiciPeerTransport(config.relay))
+  // node-redis loads only for a node with a backplane, for the same reason.
+  const broker = config.backplane
+    ? (await import('./redis-broker.ts')).redisBrokerFactory(config.backplane)
+    : undefined
   const node = createNode({
     config,
     clock: options.clock ?? systemClock,
     logger,
     scheduler: { defer: (task) => setImmediate(task) },
     transport,
+    broker,
     ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
     runtime: {
       ceiling: descriptorCeiling(),
@@ -92,6 +108,14 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       summary: () => runtime.summary(),
     },
   })
+  if (node.backplane) {
+    try {
+      await node.connect()
+    } catch (error) {
+      await transport?.close?.()
+      throw new StartupError(backplaneFailure(config, (error as Error).message))
+    }
+  }
   const port = createClientPort(node, config, logger)
   const adminListener = getRequestListener(node.admin.fetch)
   const clientListener = getRequestListener(node.clientHttp.fetch)
@@ -107,7 +131,14 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   })
 
   logger.log(`Starting servers (service PID ${process.pid}).`)
-  const addresses = await bindAll(entries)
+  let addresses: AddressInfo[]
+  try {
+    addresses = await bindAll(entries)
+  } catch (error) {
+    // Nothing stays open behind a failed start: the broker's connections included.
+    await node.close(0)
+    throw error
+  }
   node.state.listening = true
   const servers: BoundServer[] = entries.map(({ entry, index }, i) => ({
     type: entry.type as 'client' | 'admin',

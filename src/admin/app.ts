@@ -55,7 +55,7 @@ export function createAdminApp(node: TidingsNode): Hono {
     const publish = await readPublish(c.req.raw, c.req.query('instance'), { bodyBytes, bodyDepth })
     const queued = queuedMsOf(c.req.header(QUEUED_HEADER), node.config.relay.maxAge)
     const postedAt = queued === undefined ? undefined : tidings.options.clock.now() - queued
-    tidings.ingest(publish.instance, publish.message, postedAt)
+    tidings.ingest(publish.instance, publish.message, { postedAt })
     return c.json({ fingerprint: tidings.fingerprint })
   })
 

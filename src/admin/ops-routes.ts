@@ -41,7 +41,12 @@ export function mountOpsRoutes(app: Hono, node: TidingsNode): void {
 
   app.get('/readyz', (c) => {
     const why = notReady(node)
-    return why ? c.json(why, 503, NO_STORE) : c.json({ status: 'ready' }, 200, NO_STORE)
+    // A node cut off from its backplane still serves its own sockets: it says so, but stays
+    // ready, or a broker outage would take every node out of the balancer at once.
+    const backplane = node.backplane ? { backplane: node.backplane.state } : {}
+    return why
+      ? c.json({ ...why, ...backplane }, 503, NO_STORE)
+      : c.json({ status: 'ready', ...backplane }, 200, NO_STORE)
   })
 
   app.get('/metrics', (c) => {

@@ -183,6 +183,57 @@ function checkCluster(peers: PeerEntry[]): void {
   })
 }
 
+/** The URL as it may be printed: any password in it replaced by `***`. */
+export function redactUrl(text: string): string {
+  return text.replace(/(\/\/[^/@:]*:)[^/@]*@/, '$1***@')
+}
+
+/** A Redis URL as node-redis takes it; the reason it is not one otherwise. */
+function redisUrlProblem(text: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return 'is not a URL'
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    return 'must start with redis:// or rediss://'
+  }
+  if (!url.hostname) return 'names no host'
+  if (url.pathname.length > 1 && !/^\/\d+$/.test(url.pathname)) {
+    return 'may name only a database number after the host (e.g. /0)'
+  }
+  return undefined
+}
+
+function checkBackplane(backplane: Config['backplane']): void {
+  if (!backplane) return
+  const { type } = backplane
+  const single = type === 'redis'
+  const needed = single ? 'url' : 'nodes'
+  const other = single ? 'nodes' : 'url'
+  if (backplane[needed] === undefined) {
+    throw new ConfigError(
+      `Parameter 'backplane.${needed}' is required for a backplane of type "${type}".`
+    )
+  }
+  if (backplane[other] !== undefined) {
+    throw new ConfigError(
+      `Parameter 'backplane.${other}' is not used by a backplane of type "${type}"; use 'backplane.${needed}'.`
+    )
+  }
+  const urls = single ? [backplane.url as string] : (backplane.nodes as string[])
+  urls.forEach((url, index) => {
+    const problem = redisUrlProblem(url)
+    if (problem) {
+      const where = single ? 'backplane.url' : `backplane.nodes.${index}`
+      throw new ConfigError(
+        `Parameter '${where}' has invalid value ${JSON.stringify(redactUrl(url))}: it ${problem}.`
+      )
+    }
+  })
+}
+
 function checkRelay(relay: Config['relay']): void {
   if (relay.retryMax < relay.retryBase) {
     throw new ConfigError(
@@ -218,6 +269,7 @@ export function parseConfig(input: unknown): Config {
   )
   checkCluster(cluster)
   checkRelay(top.relay)
+  checkBackplane(top.backplane)
   return { ...top, servers, logs, cluster }
 }
 

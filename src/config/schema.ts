@@ -190,6 +190,45 @@ export const drainSchema = z.strictObject({
   waves: z.number().int().min(1).max(10_000).default(20),
 })
 
+/**
+ * tidings: a broker every node talks to, beside (or instead of) the `cluster` relay. See
+ * src/backplane/ and the README's "Scaling out on Redis". `url` (redis) or `nodes`
+ * (redis-cluster) is checked in parse.ts, which names the one that is wrong.
+ */
+export const backplaneSchema = z.strictObject({
+  type: z.enum(['redis', 'redis-cluster']),
+  /** `redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS), for type redis. */
+  url: z.string().min(1).optional(),
+  /** Some of the cluster's nodes, as URLs like `url`, for type redis-cluster. */
+  nodes: z.array(z.string().min(1)).min(1).optional(),
+  /** ACL user and password, when not in the URL(s). */
+  username: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+  /** Put before every key and channel, so several fleets can share one Redis. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9:._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : . _ -')
+    .default('tidings:'),
+  /** Milliseconds to connect (TCP, TLS and AUTH) to a Redis node. */
+  connectTimeout: z.number().int().min(100).max(60_000).default(5000),
+  /** Milliseconds one command may take before it counts as failed. */
+  commandTimeout: z.number().int().min(100).max(60_000).default(2000),
+  /** Messages kept while Redis cannot be reached, published when it can; oldest dropped past it. */
+  buffer: z.number().int().min(0).max(1_000_000).default(10_000),
+  /** Bytes of those messages. */
+  bufferBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(16 * 1024 * 1024),
+  /**
+   * What a node subscribes to: `instance` (one channel per instance it has sockets for) or
+   * `subscriber` (one channel per subscriber id its sockets have; a message is published to
+   * each of its ids). See the README for when each wins.
+   */
+  routing: z.enum(['instance', 'subscriber']).default('instance'),
+})
+
 export const configSchema = z.strictObject({
   servers: z.array(z.unknown()),
   logs: z.array(z.unknown()).optional(),
@@ -219,6 +258,7 @@ export const configSchema = z.strictObject({
   secret: z.string().min(1).nullable().optional(),
   relay: relaySchema.prefault({}),
   drain: drainSchema.prefault({}),
+  backplane: backplaneSchema.nullable().optional(),
 })
 
 export type ServerEntry = z.infer<typeof serverSchema>
@@ -229,6 +269,7 @@ export type Limits = z.infer<typeof limitsSchema>
 export type WebSocketOptions = z.infer<typeof websocketSchema>
 export type RelayOptions = z.infer<typeof relaySchema>
 export type DrainOptions = z.infer<typeof drainSchema>
+export type BackplaneOptions = z.infer<typeof backplaneSchema>
 
 /** A configuration that passed every check, with defaults filled in. */
 export type Config = Omit<z.infer<typeof configSchema>, 'servers' | 'logs' | 'cluster'> & {

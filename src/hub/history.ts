@@ -15,6 +15,8 @@ export interface HistoryEntry {
   readonly at: number
   readonly subscribers: readonly string[]
   readonly message: Outbound
+  /** The message's `uniqueID`, when known (it tells a shared history's copy from this one). */
+  readonly id?: string | undefined
 }
 
 export function entryCost(entry: HistoryEntry): number {
@@ -34,7 +36,8 @@ class Kept implements HistoryEntry {
     readonly history: History,
     readonly at: number,
     readonly subscribers: readonly string[],
-    readonly message: Outbound
+    readonly message: Outbound,
+    readonly id: string | undefined
   ) {
     this.cost = entryCost(this)
   }
@@ -122,7 +125,7 @@ export class History {
   /** Appends `entry` and trims; returns it as kept, or undefined when it is not kept at all. */
   append(entry: HistoryEntry, now: number): HistoryEntry | undefined {
     if (this.options.size === 0 || this.options.age === 0) return undefined
-    const kept = new Kept(this, entry.at, entry.subscribers, entry.message)
+    const kept = new Kept(this, entry.at, entry.subscribers, entry.message, entry.id)
     this.#entries.push(kept)
     this.#bytes += kept.cost
     this.trim(now)

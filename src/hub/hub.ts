@@ -46,6 +46,33 @@ export interface HubEvents {
   subscribed?(connection: Connection): void
   /** A connection left the hub, for whatever reason (closed, or closed for a limit). */
   disconnected?(connection: Connection): void
+  /** The first socket of `instance` subscribed to `id` (present), or the last one left. */
+  interest?(instance: Instance, id: string, present: boolean): void
+}
+
+/**
+ * History kept outside this process (a broker's), for replays the local history cannot
+ * serve: this node has not been hearing the connection's messages for the whole window.
+ */
+export interface SharedHistory {
+  /**
+   * Undefined when the local history covers `since` for this connection; otherwise the
+   * messages to replay, oldest first. `requestedAt`: when the replay was asked for (local
+   * history after it went out live).
+   */
+  replay(
+    connection: Connection,
+    since: number,
+    requestedAt: number
+  ): Promise<readonly Outbound[]> | undefined
+}
+
+/** What a publish knows besides the message (see Hub.publish). */
+export interface PublishExtras {
+  /** When the message was first accepted, if it reached this node late. */
+  postedAt?: number | undefined
+  /** Its `uniqueID`. */
+  id?: string | undefined
 }
 
 export interface HubOptions {
@@ -64,6 +91,8 @@ export interface HubStats {
   slowConsumerCloses: number
   replays: number
   replayedMessages: number
+  /** Replays served from the shared history (a backplane's), not this process's. */
+  sharedReplays: number
 }
 
 interface FanoutJob {
@@ -91,6 +120,7 @@ export class Hub {
     slowConsumerCloses: 0,
     replays: 0,
     replayedMessages: 0,
+    sharedReplays: 0,
   }
   readonly output: OutputBudget
   readonly ledger: HistoryLedger
@@ -107,6 +137,8 @@ export class Hub {
   #limits: HubLimits
   #history: HistoryOptions
   readonly #events: HubEvents
+  /** Where replays this process cannot serve alone are served from (a backplane's history). */
+  #shared: SharedHistory | undefined
 
   constructor(private readonly options: HubOptions) {
     const { stats, log } = options
@@ -126,6 +158,11 @@ export class Hub {
         )
       }
     )
+  }
+
+  /** Serve replays this process cannot serve alone from `shared` (set once, by the node). */
+  useSharedHistory(shared: SharedHistory): void {
+    this.#shared = shared
   }
 
   /** The limits in force. */
@@ -236,6 +273,7 @@ export class Hub {
       if (!sockets) {
         sockets = new Set()
         index.set(id, sockets)
+        this.#events.interest?.(connection.instance, id, true)
       }
       sockets.add(connection)
       connection.instance.version++
@@ -266,12 +304,12 @@ export class Hub {
     instanceName: string,
     subscribers: readonly string[],
     message: Outbound,
-    postedAt?: number
+    extras?: PublishExtras
   ): number {
     const instance = this.instance(instanceName)
     const now = this.options.clock.now()
-    const kept = instance.history.append({ at: now, subscribers, message }, now)
-    const count = this.#fanOut(instance, subscribers, message, postedAt)
+    const kept = instance.history.append({ at: now, subscribers, message, id: extras?.id }, now)
+    const count = this.#fanOut(instance, subscribers, message, extras?.postedAt)
     // After the delivery, so whoever keeps the counters sees this message's.
     if (kept) this.#events.kept?.(instance, kept)
     return count
@@ -327,21 +365,54 @@ export class Hub {
     connection.replayAge = Math.max(connection.replayAge, age, 1)
   }
 
-  /** Sends the connection its history since `now - age` that matches its subscriptions. */
+  /**
+   * Sends the connection its history since `now - age` that matches its subscriptions: from
+   * this process's history, or, when that does not reach back far enough, from the shared
+   * one (asynchronously; then returns 0 and counts what it sends when it has it).
+   */
   replay(connection: Connection, age: number): number {
     if (!connection.open || connection.subs.size === 0) return 0
     const now = this.options.clock.now()
-    const { history } = connection.instance
-    history.trim(now)
-    let sent = 0
-    for (const entry of history.since(now - age)) {
-      if (!entry.subscribers.some((id) => connection.subs.has(id))) continue
-      if (!this.output.admit(connection, entry.message.bytes.byteLength)) break
-      connection.socket.sendMessage(entry.message)
-      sent++
+    const shared = this.#shared?.replay(connection, now - age, now)
+    if (shared) {
+      this.stats.replays++
+      this.stats.sharedReplays++
+      shared.then(
+        (messages) => {
+          this.stats.replayedMessages += this.#send(connection, messages)
+        },
+        () => {
+          // The shared history failed us: serve what this process has, as without one.
+          this.stats.replayedMessages += this.#send(connection, this.#local(connection, now - age))
+        }
+      )
+      return 0
     }
+    const sent = this.#send(connection, this.#local(connection, now - age))
     this.stats.replays++
     this.stats.replayedMessages += sent
+    return sent
+  }
+
+  /** This process's history of the connection's instance since `since`, for its subscriptions. */
+  #local(connection: Connection, since: number): Outbound[] {
+    const { history } = connection.instance
+    history.trim(this.options.clock.now())
+    const messages: Outbound[] = []
+    for (const entry of history.since(since)) {
+      if (entry.subscribers.some((id) => connection.subs.has(id))) messages.push(entry.message)
+    }
+    return messages
+  }
+
+  /** Replays `messages` to the connection while its output budget allows; returns how many. */
+  #send(connection: Connection, messages: readonly Outbound[]): number {
+    let sent = 0
+    for (const message of messages) {
+      if (!connection.open || !this.output.admit(connection, message.bytes.byteLength)) break
+      connection.socket.sendMessage(message)
+      sent++
+    }
     return sent
   }
 
@@ -383,7 +454,10 @@ export class Hub {
     const sockets = instance.index.get(id)
     if (!sockets?.delete(connection)) return
     instance.version++
-    if (sockets.size === 0) instance.index.delete(id)
+    if (sockets.size === 0) {
+      instance.index.delete(id)
+      this.#events.interest?.(instance, id, false)
+    }
   }
 
   /**

@@ -2,6 +2,7 @@
  * The core's metric families, named per Prometheus conventions: `tidings_` prefix, `_total`
  * on counters, base units (seconds, bytes). Built from one NodeStats snapshot.
  */
+import { backplaneFamilies } from './backplane-families.ts'
 import type { MetricFamily, Sample } from './exposition.ts'
 import { histogramSamples } from './histogram.ts'
 import type { InstanceStats, NodeStats, PeerHealth } from './stats.ts'
@@ -274,6 +275,7 @@ export function coreFamilies(stats: NodeStats): MetricFamily[] {
     },
     ...budgetFamilies(stats.budgets),
     ...relayFamilies(stats.peers),
+    ...backplaneFamilies(stats.backplane),
   ]
 }
 

@@ -2,6 +2,7 @@
  * One snapshot of a node's figures: what `/stats.json` answers (the dashboard polls it) and
  * what `/metrics` renders. Read from the core's counters on demand; nothing is kept here.
  */
+import type { BackplaneHealth } from '../backplane/status.ts'
 import { STATUS_VERSION, type Tidings } from '../tidings.ts'
 import type { HistogramSnapshot } from './histogram.ts'
 
@@ -86,6 +87,8 @@ export interface NodeStats {
   }
   instances: InstanceStats[]
   peers: PeerHealth[]
+  /** The broker backplane, when one is configured. */
+  backplane?: BackplaneHealth | undefined
   runtime: RuntimeSummary
 }
 
@@ -99,6 +102,7 @@ export interface StatsSources {
   /** Client connections held, still upgrading, and the ceiling (runtimes that see TCP). */
   connections?: () => { held: number; handshaking: number; ceiling: number }
   peers?: () => readonly PeerHealth[]
+  backplane?: () => BackplaneHealth | undefined
   runtime?: () => RuntimeSummary
 }
 
@@ -164,6 +168,7 @@ export function collectStats(tidings: Tidings, sources: StatsSources = {}): Node
     },
     instances,
     peers: [...(sources.peers?.() ?? [])],
+    backplane: sources.backplane?.(),
     runtime: sources.runtime?.() ?? {},
   }
 }

@@ -18,6 +18,8 @@ export interface NodeEventMap {
   subscribed: { connection: Connection }
   /** A connection left the hub: it closed, or was closed for a limit, a drain or a shutdown. */
   disconnected: { connection: Connection }
+  /** The first socket of `instance` subscribed to `id` (present), or the last one left. */
+  interest: { instance: Instance; id: string; present: boolean }
 }
 
 type Listener<K extends keyof NodeEventMap> = (event: NodeEventMap[K]) => void
@@ -28,6 +30,7 @@ export class NodeEvents {
     connected: [],
     subscribed: [],
     disconnected: [],
+    interest: [],
   }
 
   on<K extends keyof NodeEventMap>(type: K, listener: Listener<K>): void {
@@ -52,6 +55,9 @@ export class NodeEvents {
       },
       disconnected: (connection) => {
         if (listeners.disconnected.length > 0) emit('disconnected', { connection })
+      },
+      interest: (instance, id, present) => {
+        if (listeners.interest.length > 0) emit('interest', { instance, id, present })
       },
     }
   }

@@ -9,6 +9,8 @@
 import type { Hono } from 'hono'
 import { createAdminApp } from '../admin/app.ts'
 import type { SecretPolicy } from '../admin/auth.ts'
+import { Backplane } from '../backplane/backplane.ts'
+import { backplaneHealth, backplaneStatusExtras } from '../backplane/status.ts'
 import { Admission, type Lease, type UpgradeRequest } from '../client/admission.ts'
 import { createClientApp } from '../client/app.ts'
 import { exceedsFrameBytes, handleFrame } from '../client/frames.ts'
@@ -22,6 +24,7 @@ import { collectStats, type NodeStats } from '../metrics/stats.ts'
 import type { ClientSocket } from '../ports.ts'
 import { Relay } from '../relay/relay.ts'
 import { clusterStatusExtras } from '../relay/status.ts'
+import { globalTimers } from '../relay/timers.ts'
 import { type StatusBody, Tidings } from '../tidings.ts'
 import { closeInWaves, type DrainResult, drainClose } from './drain.ts'
 import { NodeEvents } from './events.ts'
@@ -33,6 +36,7 @@ export type { NodeOptions, NodeState, SavedInstance } from './options.ts'
 export class TidingsNode {
   readonly tidings: Tidings
   readonly relay: Relay | undefined
+  readonly backplane: Backplane | undefined
   readonly admission: Admission
   readonly events = new NodeEvents()
   /** The admin port: POST /, /status/, /metrics, /readyz, /healthz, /stats.json, /dashboard/. */
@@ -72,8 +76,9 @@ export class TidingsNode {
         observe: this.#latencies.observe,
         ...(options.timers ? { timers: options.timers } : {}),
       })
-      this.tidings.forwarder = this.relay
+      this.tidings.forwarders.push(this.relay)
     }
+    this.backplane = config.backplane ? this.#backplane(options) : undefined
     this.admission = new Admission({
       limits: config.limits,
       origins: config.origins,
@@ -85,6 +90,52 @@ export class TidingsNode {
       ceiling: options.runtime?.ceiling,
     })
     this.admin = createAdminApp(this)
+  }
+
+  /** The backplane, wired to the node: forwards, replays, and follows the node's sockets. */
+  #backplane(options: NodeOptions): Backplane {
+    if (!options.broker) throw new Error('a node with a backplane needs a BrokerFactory')
+    const backplane = new Backplane({
+      config: () => this.#config,
+      broker: options.broker,
+      tidings: this.tidings,
+      clock: options.clock,
+      logger: options.logger,
+      log: this.tidings.log,
+      scheduler: options.scheduler,
+      timers: options.timers ?? globalTimers,
+    })
+    this.tidings.forwarders.push(backplane)
+    this.tidings.hub.useSharedHistory(backplane)
+    const { interest, names } = backplane
+    if (backplane.settings.routing === 'instance') {
+      this.events.on('connected', ({ connection }) => {
+        interest.add(names.instanceChannel(connection.instance.name))
+        backplane.learn(connection.instance.name)
+      })
+      this.events.on('disconnected', ({ connection }) =>
+        interest.remove(names.instanceChannel(connection.instance.name))
+      )
+    } else {
+      this.events.on('interest', ({ instance, id, present }) => {
+        const channel = names.subscriberChannel(instance.name, id)
+        if (present) {
+          interest.add(channel)
+          backplane.learn(instance.name)
+        } else {
+          interest.remove(channel)
+        }
+      })
+    }
+    return backplane
+  }
+
+  /**
+   * What must work before the node takes connections: the backplane's broker. Rejects with
+   * the broker's reason (the runtime reports it and does not start).
+   */
+  async connect(): Promise<void> {
+    await this.backplane?.start()
   }
 
   /** The configuration in force (a reload swaps it). */
@@ -212,6 +263,7 @@ export class TidingsNode {
   status(instance: string): StatusBody {
     const status = this.tidings.status(instance)
     clusterStatusExtras(this.tidings, this.relay)(status)
+    if (this.backplane) backplaneStatusExtras(this.backplane, instance)(status)
     this.#options.runtime?.statusExtras?.(status)
     return status
   }
@@ -228,6 +280,7 @@ export class TidingsNode {
         ceiling: this.admission.ceiling,
       }),
       peers: () => relayHealth(this.relay, this.#latencies),
+      backplane: () => (this.backplane ? backplaneHealth(this.backplane) : undefined),
       runtime: () => this.#options.runtime?.summary?.() ?? {},
     })
   }
@@ -268,9 +321,8 @@ export class TidingsNode {
     if (this.#closing) return
     this.#closing = true
     this.tidings.hub.closeAll(CLOSE_GOING_AWAY, CLOSE_REASONS.shutdown)
-    await this.relay?.close(
-      Math.min(flushMs ?? Number.POSITIVE_INFINITY, this.#config.relay.flushTimeout)
-    )
+    const flush = Math.min(flushMs ?? Number.POSITIVE_INFINITY, this.#config.relay.flushTimeout)
+    await Promise.all([this.relay?.close(flush), this.backplane?.close(flush)])
   }
 }
 

@@ -1,5 +1,6 @@
 /** What a node is assembled from (src/node/node.ts), and what it keeps for its runtime. */
 import type { SecretPolicy } from '../admin/auth.ts'
+import type { BrokerFactory } from '../backplane/broker.ts'
 import type { Config } from '../config/schema.ts'
 import type { MetricFamily } from '../metrics/exposition.ts'
 import type { RuntimeSummary } from '../metrics/stats.ts'
@@ -16,6 +17,8 @@ export interface NodeOptions {
   timers?: Timers
   /** How relays reach `cluster` peers (required when the node relays). */
   transport?: PeerTransport | undefined
+  /** How the node reaches its `backplane` (required when one is configured). */
+  broker?: BrokerFactory | undefined
   /** Kept across restarts by runtimes that can (Workers); fresh per node otherwise. */
   fingerprint?: string
   /** Whether this node relays to `cluster` (Workers: shard 0 only). Default true. */

@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.ts'
 import { LogLimiter } from '../log-limiter.ts'
 import type { Clock, Logger, PeerAddress, PeerTransport, Scheduler } from '../ports.ts'
-import type { Forwarder } from '../tidings.ts'
+import type { Forwarded, Forwarder } from '../tidings.ts'
 import { Peer, type PeerContext, type PeerStatus, type PeerTuning } from './peer.ts'
 import { isLocalAdmin, type LocalAdmin } from './self.ts'
 import { globalTimers, type Timers } from './timers.ts'
@@ -85,13 +85,11 @@ export class Relay implements Forwarder {
     })
   }
 
-  /**
-   * Queues `body` for every peer that does not have it yet; sends on the next turn. `at` is
-   * when the message was first accepted (now, unless it reached this node late itself).
-   */
-  forward(instance: string, body: Uint8Array, touched: readonly string[], at?: number): void {
+  /** Queues the message for every peer that does not have it yet; sends on the next turn. */
+  forward(message: Forwarded): void {
     if (this.#closed || this.peers.length === 0) return
-    const entry = { instance, body, touched, at: at ?? this.#options.clock.now() }
+    const { instance, body, touched, at } = message
+    const entry = { instance, body, touched, at }
     for (const peer of this.peers) peer.enqueue(entry)
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true

@@ -110,11 +110,11 @@ describe('cluster delivery (property)', () => {
             fingerprint: `fp${index}`,
             dedup: { size: 1000, age: 120_000 },
           })
-          tidings.forwarder = {
-            forward(_instance, body) {
+          tidings.forwarders.push({
+            forward({ body }) {
               outbox.push({ from: index, body })
             },
-          }
+          })
           const socket = new FakeSocket()
           tidings.hub.subscribe(tidings.hub.connect(socket, 'default'), ['P'])
           return { tidings, socket, shouldHave: new Set<number>() }

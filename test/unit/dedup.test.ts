@@ -76,10 +76,10 @@ describe('Tidings.ingest deduplication', () => {
     })
     const forwarded: { instance: string; text: string; touched: readonly string[] }[] = []
     if (withForwarder) {
-      tidings.forwarder = {
-        forward: (instance, body, touched) =>
+      tidings.forwarders.push({
+        forward: ({ instance, body, touched }) =>
           forwarded.push({ instance, text: new TextDecoder().decode(body), touched }),
-      }
+      })
     }
     const socket = new RecordingSocket()
     tidings.hub.subscribe(tidings.hub.connect(socket, 'default'), ['P'])

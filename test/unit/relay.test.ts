@@ -45,7 +45,7 @@ function setup(relay: Record<string, unknown> = {}, cluster?: Record<string, unk
   let n = 0
   const send = (touched: string[] = ['ORIGIN'], instanceName = 'default') => {
     const body = encoder.encode(JSON.stringify({ n: ++n, subscribers: ['P'], touched }))
-    instance.forward(instanceName, body, touched)
+    instance.forward({ instance: instanceName, body, touched, subscribers: ['P'], at: time.now() })
   }
   return { relay: instance, time, transport, logger, random, send }
 }
@@ -54,9 +54,9 @@ const statusOf = (relay: Relay, origin: string) => relay.status().find((s) => s.
 
 describe('Relay', () => {
   it('posts the body to every peer after the caller returns, with the instance', async () => {
-    const { relay, transport } = setup()
+    const { relay, transport, time } = setup()
     const body = encoder.encode('{"text":"Grüße 🚀","subscribers":["P"],"touched":["X"]}')
-    relay.forward('alpha.b', body, ['X'])
+    relay.forward({ instance: 'alpha.b', body, touched: ['X'], subscribers: ['P'], at: time.now() })
     expect(transport.calls).toHaveLength(0)
     await settle()
     expect(transport.calls.map((c) => [c.peer.origin, c.instance])).toEqual([
@@ -378,7 +378,13 @@ describe('Relay', () => {
       scheduler: microScheduler,
       timers: time,
     })
-    relay.forward('default', encoder.encode('{}'), [])
+    relay.forward({
+      instance: 'default',
+      body: encoder.encode('{}'),
+      touched: [],
+      subscribers: [],
+      at: time.now(),
+    })
     await settle()
     expect(transport.calls.map((c) => [c.peer.origin, c.peer.secret])).toEqual([
       [A, 'top'],
