@@ -119,7 +119,8 @@ export class TidingsProcess {
   /** SIGKILL, and wait for the exit. */
   async kill(): Promise<void> {
     const child = this.#child
-    if (!child || child.exitCode !== null) return
+    // Gone already (an exit code, or killed by a signal): its 'exit' will not come again.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((done) => child.once('exit', done))
     child.kill('SIGKILL')
     await exited

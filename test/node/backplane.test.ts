@@ -10,7 +10,7 @@ import { parseConfig } from '../../src/config/parse.ts'
 import { type NodePorts, nodePorts } from '../helpers/cluster.ts'
 import { startAphlictServer } from '../helpers/cluster-aphlict-server.ts'
 import { loopbackConfig, silentLogger } from '../helpers/node-target.ts'
-import { RedisServer, redisAvailable } from '../helpers/redis.ts'
+import { RedisCluster, RedisServer, redisAvailable } from '../helpers/redis.ts'
 import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 
 const cleanups: (() => Promise<unknown>)[] = []
@@ -324,5 +324,83 @@ describe.skipIf(!redisAvailable())('backplane: faults', { timeout: 90_000 }, () 
       expect(error.message).toMatch(pattern)
       expect(error.message).not.toContain('s3cret')
     }
+  })
+})
+
+describe.skipIf(!redisAvailable())('backplane: redis-cluster', { timeout: 120_000 }, () => {
+  let cluster: RedisCluster
+  beforeAll(async () => {
+    cluster = await RedisCluster.start({ masters: 3 })
+  }, 60_000)
+  afterAll(async () => {
+    await cluster?.dispose()
+  })
+
+  it('spreads subscriber channels over the shards with sharded pub/sub, and survives a master restart', async () => {
+    const settings = {
+      type: 'redis-cluster',
+      nodes: cluster.urls,
+      prefix: 'sharded:',
+      routing: 'subscriber',
+    }
+    const nodes = [await node(settings), await node(settings), await node(settings)]
+    const ids = Array.from({ length: 12 }, (_, i) => `PHID-USER-${i}`)
+    const clients = await Promise.all(nodes.map((n) => subscribed(n, ids)))
+    for (const n of nodes) {
+      const channels = ids.map(
+        (id) => n.node.backplane?.names.subscriberChannel('default', id) as string
+      )
+      await eventually(
+        () => n.node.backplane?.interest.coverage(channels),
+        (since) => since !== undefined
+      )
+    }
+    const receive = async (keys: string[]) => {
+      for (const client of clients) {
+        const got: string[] = []
+        for (const _ of keys) got.push((await client.next()).key as string)
+        expect(got.sort()).toEqual([...keys].sort())
+        await client.silence()
+      }
+    }
+    const first = ids.map((id, i) => ({ key: `k${i}`, subscribers: [id] }))
+    for (const [i, message] of first.entries()) {
+      expect(await post(nodes[i % 3] as RunningServer, message)).toBe(200)
+    }
+    await receive(first.map((m) => m.key))
+    // Twelve channels hash to more than one shard: the publishes went to several masters.
+    const shards = new Set(
+      nodes.flatMap((n) => Object.keys(n.node.stats().backplane?.shards ?? {}))
+    )
+    expect(shards.size).toBeGreaterThan(1)
+
+    await cluster.restartMaster(0)
+    const second = ids.map((id, i) => ({ key: `r${i}`, subscribers: [id] }))
+    for (const [i, message] of second.entries()) {
+      expect(await post(nodes[i % 3] as RunningServer, message)).toBe(200)
+    }
+    await receive(second.map((m) => m.key))
+    for (const n of nodes) {
+      expect(n.node.backplane?.state).toBe('up')
+      // Every node lost its connections to that master and got them back.
+      expect(n.node.backplane?.stats.reconnects).toBeGreaterThanOrEqual(1)
+    }
+  })
+
+  it('routes by instance on the cluster too, with the history stream beside its channel', async () => {
+    const settings = { type: 'redis-cluster', nodes: cluster.urls, prefix: 'cinst:' }
+    const a = await node(settings)
+    const onA = await subscribed(a, ['P'], '/~phorge/')
+    await post(a, { key: 'one', subscribers: ['P'] }, 'phorge')
+    expect((await onA.next()).key).toBe('one')
+    const b = await node(settings)
+    const late = await subscribed(b, ['P'], '/~phorge/')
+    late.send({ command: 'replay', data: { age: 60_000 } })
+    expect((await late.next()).key).toBe('one')
+    await post(b, { key: 'two', subscribers: ['P'] }, 'phorge')
+    expect((await onA.next()).key).toBe('two')
+    expect((await late.next()).key).toBe('two')
+    // One shard holds all of the instance: its channel and its stream share a hash tag.
+    expect(Object.keys(b.node.stats().backplane?.shards ?? {})).toHaveLength(1)
   })
 })
