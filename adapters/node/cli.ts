@@ -21,6 +21,7 @@ const OPTIONS = {
   instance: { type: 'string' },
   server: { type: 'string' },
   count: { type: 'string' },
+  connect: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   // Aphlict's aphlict_server.js flags: any value is truthy, as there.
   debug: { type: 'string' },
@@ -119,6 +120,10 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
   switch (command) {
     case 'test':
       await (await import('./listen.ts')).checkListenHosts(config.servers)
+      if (values.connect) {
+        const reached = await (await import('./backplane-check.ts')).checkBackplane(config)
+        print(reached)
+      }
       print('Configuration test OK.')
       return 0
     case 'start':

@@ -8,12 +8,12 @@
 import type { IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
-import { redactUrl } from '../../src/config/parse.ts'
 import type { Config } from '../../src/config/schema.ts'
 import { createNode, type TidingsNode } from '../../src/node/node.ts'
 import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 import type { Tidings } from '../../src/tidings.ts'
+import { backplaneFailure } from './backplane-failure.ts'
 import { createClientPort } from './client-port.ts'
 import { descriptorCeiling } from './descriptors.ts'
 import { adminExposureWarnings } from './exposure.ts'
@@ -67,16 +67,6 @@ function urlOf(server: BoundServer): string {
   const scheme =
     server.type === 'client' ? (server.tls ? 'wss' : 'ws') : server.tls ? 'https' : 'http'
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${server.port}`
-}
-
-/** One line naming the backplane key and the broker's reason (no credentials). */
-function backplaneFailure(config: Config, reason: string): string {
-  const backplane = config.backplane
-  const where =
-    backplane?.type === 'redis-cluster'
-      ? `"backplane.nodes" ${(backplane.nodes ?? []).map(redactUrl).join(', ')}`
-      : `"backplane.url" ${redactUrl(backplane?.url ?? '')}`
-  return `Unable to use the backplane (${where}): ${reason}.`
 }
 
 export async function startServer(options: NodeServerOptions): Promise<RunningServer> {

@@ -61,9 +61,11 @@ Stops the background server (if any), then starts it.`,
 
 Exits 0 when the server in the pidfile is alive and its admin server answers
 /status/ (printed), 1 otherwise.`,
-  test: `Usage: tidings test [--config FILE]
+  test: `Usage: tidings test [--config FILE] [--connect]
 
-Validates the configuration, prints "Configuration test OK." and exits 0.`,
+Validates the configuration, prints "Configuration test OK." and exits 0. With
+--connect, also connects to the configured backplane (Redis) and says whether it
+can be used, binding nothing.`,
   listen: `Usage: tidings listen --subscriber ID [--subscriber ID...] [--instance NAME] [--server URL] [--count N] [--config FILE]
 
 Connects to a client server (--server ws://host:port, default: the first client

@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/parse.ts'
 import { type NodePorts, nodePorts } from '../helpers/cluster.ts'
 import { startAphlictServer } from '../helpers/cluster-aphlict-server.ts'
 import { loopbackConfig, silentLogger } from '../helpers/node-target.ts'
+import { runCli, tempDir, writeConfig } from '../helpers/process.ts'
 import { RedisCluster, RedisServer, redisAvailable } from '../helpers/redis.ts'
 import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 
@@ -324,6 +325,40 @@ describe.skipIf(!redisAvailable())('backplane: faults', { timeout: 90_000 }, () 
       expect(error.message).toMatch(pattern)
       expect(error.message).not.toContain('s3cret')
     }
+  })
+})
+
+describe.skipIf(!redisAvailable())('backplane: tidings test --connect', { timeout: 60_000 }, () => {
+  it('says whether the configured backplane can be used, binding nothing', async () => {
+    const redis = await RedisServer.start()
+    cleanups.push(() => redis.dispose())
+    const dir = tempDir()
+    const config = (url: string) =>
+      writeConfig(dir, {
+        servers: [
+          { type: 'client', port: 1 },
+          { type: 'admin', port: 2 },
+        ],
+        backplane: { type: 'redis', url },
+      })
+    const ok = await runCli(['test', '--config', config(redis.url), '--connect'])
+    expect(ok.stdout).toMatch(
+      /^Backplane reachable \(redis\); its clock is \d+ ms from this one\.\nConfiguration test OK\.\n$/
+    )
+    expect(ok.code).toBe(0)
+    await redis.kill()
+    const down = await runCli([
+      'test',
+      '--config',
+      config(redis.url.replace('//', '//app:pw@')),
+      '--connect',
+    ])
+    expect(down.code).toBe(1)
+    expect(down.stderr).toMatch(
+      /^tidings: Unable to use the backplane \("backplane\.url" redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+\): connect ECONNREFUSED/
+    )
+    // Without --connect, only the file is checked.
+    expect((await runCli(['test', '--config', config(redis.url)])).code).toBe(0)
   })
 })
 

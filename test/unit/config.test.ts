@@ -169,6 +169,62 @@ describe('parseConfig', () => {
     }
   })
 
+  it('validates the backplane and names the key, never printing a password', () => {
+    const servers = [client, admin]
+    expect(
+      parseConfig({ servers, backplane: { type: 'redis', url: 'redis://h:6379' } }).backplane
+    ).toEqual({
+      type: 'redis',
+      url: 'redis://h:6379',
+      prefix: 'tidings:',
+      connectTimeout: 5000,
+      commandTimeout: 2000,
+      buffer: 10_000,
+      bufferBytes: 16 * 1024 * 1024,
+      routing: 'instance',
+    })
+    expect(parseConfig({ servers }).backplane).toBeUndefined()
+    const cases: [unknown, string][] = [
+      [
+        { type: 'kafka' },
+        'Configuration file has an invalid "backplane" section. Parameter \'backplane.type\' has invalid value "kafka"',
+      ],
+      [
+        { type: 'redis' },
+        'Parameter \'backplane.url\' is required for a backplane of type "redis".',
+      ],
+      [
+        { type: 'redis-cluster', url: 'redis://h' },
+        'Parameter \'backplane.nodes\' is required for a backplane of type "redis-cluster".',
+      ],
+      [
+        { type: 'redis', url: 'redis://h', nodes: ['redis://h'] },
+        "Parameter 'backplane.nodes' is not used by a backplane of type \"redis\"; use 'backplane.url'.",
+      ],
+      [
+        { type: 'redis', url: 'http://u:hunter2@h' },
+        'Parameter \'backplane.url\' has invalid value "http://u:***@h": it must start with redis:// or rediss://.',
+      ],
+      [
+        { type: 'redis-cluster', nodes: ['redis://a', 'redis://:hunter2@b/x'] },
+        'Parameter \'backplane.nodes.1\' has invalid value "redis://:***@b/x": it may name only a database number after the host (e.g. /0).',
+      ],
+      [
+        { type: 'redis', url: 'redis://h', prefix: 'a b' },
+        'Configuration file has an invalid "backplane" section. Parameter \'backplane.prefix\' has invalid value "a b": must be 1-64 characters of A-Z a-z 0-9 : . _ -.',
+      ],
+      [
+        { type: 'redis', url: 'redis://h', routing: 'topic' },
+        'Configuration file has an invalid "backplane" section. Parameter \'backplane.routing\' has invalid value "topic"',
+      ],
+    ]
+    for (const [backplane, message] of cases) {
+      const text = failure({ servers, backplane })
+      expect(text.startsWith(message), text).toBe(true)
+      expect(text).not.toContain('hunter2')
+    }
+  })
+
   it('rejects a file that is not a JSON object', () => {
     expect(failure([1])).toMatch(/Expected a JSON object, got type 'list<wild>'/)
   })
