@@ -75,6 +75,11 @@ footer { padding: 0 20px 16px; font-size: 12px; color: var(--muted); }
     <table id="peers"><thead><tr><th>peer</th><th>state</th><th>failures</th><th>queue</th><th>sent</th><th>failed</th><th>dropped</th><th>last success</th></tr></thead><tbody></tbody></table>
     <p class="sub" id="no-peers" hidden>No cluster peers configured.</p>
   </section>
+  <section class="card">
+    <h2>Backplane</h2>
+    <table id="backplane"><thead><tr><th>type</th><th>state</th><th>buffered</th><th>published</th><th>received</th><th>dropped</th><th>reconnects</th><th>channels</th><th>publish p50</th></tr></thead><tbody></tbody></table>
+    <p class="sub" id="no-backplane" hidden>No backplane configured.</p>
+  </section>
 </main>
 <footer>Refreshing every <span id="interval">-</span> s from <code>stats.json</code> · last update <span id="updated">never</span></footer>
 <script>
@@ -182,6 +187,37 @@ footer { padding: 0 20px 16px; font-size: 12px; color: var(--muted); }
       body.appendChild(row);
     });
   }
+  function quantile(h, q) {
+    if (!h || h.count === 0) return null;
+    var rank = q * h.count, seen = 0;
+    for (var i = 0; i < h.counts.length; i++) {
+      seen += h.counts[i];
+      if (seen >= rank) return i < h.bounds.length ? h.bounds[i] : h.bounds[h.bounds.length - 1];
+    }
+    return null;
+  }
+  function backplane(b) {
+    var body = $('backplane').tBodies[0];
+    body.textContent = '';
+    $('no-backplane').hidden = !!b;
+    if (!b) return;
+    var row = document.createElement('tr');
+    cell(row, b.type);
+    var state = cell(row, '');
+    var dot = document.createElement('span');
+    dot.className = 'dot ' + (b.up ? 'up' : 'down');
+    state.appendChild(dot);
+    state.appendChild(document.createTextNode(b.state + (b.lastError && !b.up ? ' (' + b.lastError + ')' : '')));
+    cell(row, integer.format(b.buffered));
+    cell(row, integer.format(b.published));
+    cell(row, integer.format(b.received));
+    cell(row, integer.format(b.dropped));
+    cell(row, integer.format(b.reconnects));
+    cell(row, integer.format(b.channels));
+    var p50 = quantile(b.latency, 0.5);
+    cell(row, p50 === null ? 'n/a' : '≤ ' + decimal.format(p50 * 1000) + ' ms');
+    body.appendChild(row);
+  }
   function render(stats) {
     var t = stats.totals;
     var badge = $('state');
@@ -222,6 +258,7 @@ footer { padding: 0 20px 16px; font-size: 12px; color: var(--muted); }
     text('max-deliveries', rate(chart('chart-deliveries', series.deliveries)));
     instances(stats.instances);
     peers(stats.peers, stats.time);
+    backplane(stats.backplane);
     text('updated', new Date(stats.time).toLocaleTimeString());
   }
   function poll() {

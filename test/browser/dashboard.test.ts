@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../adapters/node/server.ts'
 import { startNode } from '../helpers/node-target.ts'
 import { freePort } from '../helpers/process.ts'
+import { RedisServer, redisAvailable } from '../helpers/redis.ts'
 import { connect, type TestClient } from '../helpers/ws-client.ts'
 import { CHROMIUM, chromiumAvailable, launchChromium } from './helpers.ts'
 
@@ -152,6 +153,7 @@ describe.skipIf(!available && !mustRun)('admin dashboard in Chromium', { timeout
     expect(peerCells[7]).toBe('never')
     expect(await page.locator('#peers .dot.down').count()).toBe(1)
     expect(await page.isHidden('#no-peers')).toBe(true)
+    expect(await page.isVisible('#no-backplane')).toBe(true)
 
     // Draining shows on the page before the server goes away.
     const drained = server.drain({ windowMs: 1500, waves: 2 })
@@ -166,4 +168,41 @@ describe.skipIf(!available && !mustRun)('admin dashboard in Chromium', { timeout
     expect(problems).toEqual([])
     await drained
   })
+
+  it.skipIf(!redisAvailable())(
+    'shows the backplane: its state, what it published and a lost connection',
+    async () => {
+      const redis = await RedisServer.start()
+      const node = await startNode({ extra: { backplane: { type: 'redis', url: redis.url } } })
+      const page = await browser.newPage()
+      try {
+        const client = await connect(`${node.url('client')}/`)
+        clients.push(client)
+        client.send({ command: 'subscribe', data: ['P'] })
+        await client.ping()
+        for (let i = 0; i < 4; i++) {
+          await fetch(`${node.url('admin')}/`, { method: 'POST', body: '{"subscribers":["P"]}' })
+        }
+        await page.goto(`${node.url('admin')}/dashboard/?interval=300`)
+        const row = page.locator('#backplane tbody tr td')
+        const cells = await until(
+          () => row.allTextContents(),
+          (c) => c[0] === 'redis' && c[1] === 'up' && c[3] === '4'
+        )
+        expect(cells[7]).toBe('1')
+        expect(cells[8]).toMatch(/^≤ [\d.]+ ms$/)
+        expect(await page.isHidden('#no-backplane')).toBe(true)
+        await redis.kill()
+        await until(
+          async () => (await row.allTextContents())[1] ?? '',
+          (state) => state.startsWith('down (')
+        )
+        expect(await page.locator('#backplane .dot.down').count()).toBe(1)
+      } finally {
+        await page.close()
+        await node.close(1000)
+        await redis.dispose()
+      }
+    }
+  )
 })

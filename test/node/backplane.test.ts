@@ -86,6 +86,14 @@ describe.skipIf(!redisAvailable())('backplane: redis', { timeout: 60_000 }, () =
       expect(frames.find((frame) => frame.key === 'a')?.text).toBe(text)
       await client.silence()
     }
+    const metrics = await (
+      await fetch(`${(nodes[0] as RunningServer).url('admin')}/metrics`)
+    ).text()
+    expect(metrics).toContain('\ntidings_backplane_up 1\n')
+    expect(metrics).toContain('\ntidings_backplane_published_total 1\n')
+    expect(metrics).toContain('\ntidings_backplane_received_total 1\n')
+    expect(metrics).toMatch(/\ntidings_backplane_publish_seconds_count 1\n/)
+    expect(metrics).toMatch(/\ntidings_backplane_shard_published_total\{shard="redis"\} 1\n/)
     const first = await status(nodes[0] as RunningServer)
     expect(first).toMatchObject({
       backplane: 'redis',
