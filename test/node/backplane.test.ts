@@ -14,6 +14,7 @@ import { runCli, tempDir, writeConfig } from '../helpers/process.ts'
 import { RedisCluster, RedisServer, redisAvailable } from '../helpers/redis.ts'
 import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
@@ -291,6 +292,34 @@ describe.skipIf(!redisAvailable())('backplane: faults', { timeout: 90_000 }, () 
     expect((await onA.next()).key).toBe('after')
     expect((await onB.next()).key).toBe('after')
     expect(a.node.backplane?.stats.reconnects).toBe(1)
+  })
+
+  it('never makes a POST or a delivery wait for a slow Redis, and still delivers once', async () => {
+    const redis = await RedisServer.start({ args: ['--enable-debug-command', 'yes'] })
+    cleanups.push(() => redis.dispose())
+    const settings = { type: 'redis', url: redis.url, prefix: 'slow:', commandTimeout: 500 }
+    const a = await node(settings)
+    const b = await node(settings)
+    const onA = await subscribed(a, ['P'])
+    const onB = await subscribed(b, ['P'])
+    await post(a, { key: 'warm', subscribers: ['P'] })
+    expect((await onB.next()).key).toBe('warm')
+    expect((await onA.next()).key).toBe('warm')
+    // Redis stops answering anyone for 3 s (commands time out after 500 ms meanwhile).
+    const asleep = redis.cli('DEBUG', 'SLEEP', '3')
+    await sleep(100)
+    for (let i = 0; i < 5; i++) {
+      const started = Date.now()
+      expect(await post(a, { key: `slow${i}`, subscribers: ['P'] })).toBe(200)
+      // A POST that waited for Redis would take until it wakes (3 s).
+      expect(Date.now() - started).toBeLessThan(1500)
+      expect((await onA.next()).key).toBe(`slow${i}`)
+    }
+    expect(await asleep).toBe('OK')
+    // Publishes that timed out were retried; some reached Redis twice: b delivers each once.
+    for (let i = 0; i < 5; i++) expect((await onB.next()).key).toBe(`slow${i}`)
+    await onB.silence()
+    expect(a.node.backplane?.stats.failures).toBeGreaterThan(0)
   })
 
   it('refuses to start with one line naming the key and the cause', async () => {
