@@ -9,11 +9,11 @@ import type { FrameContext } from './client/frames.ts'
 import type { Config } from './config/schema.ts'
 import { RequestError } from './errors.ts'
 import { generateFingerprint } from './fingerprint.ts'
-import { Hub, type HubEvents } from './hub/hub.ts'
+import { Hub, type HubEvents, type PublishExtras } from './hub/hub.ts'
 import { outboundFromValue } from './hub/outbound.ts'
 import { type LimitStats, newLimitStats } from './limit-stats.ts'
 import { LogLimiter } from './log-limiter.ts'
-import type { Clock, Logger, Scheduler } from './ports.ts'
+import type { Clock, Logger, Outbound, Scheduler } from './ports.ts'
 import { DedupCache, type DedupOptions } from './relay/dedup.ts'
 import { dedupKey } from './relay/envelope.ts'
 
@@ -50,6 +50,19 @@ export interface Forwarded {
 export interface Forwarder {
   /** Must not block the caller. */
   forward(message: Forwarded): void
+}
+
+/**
+ * Other holders of this node's sockets (Node: the worker processes of `processes`): every
+ * message this node delivers, from wherever it came, is delivered by them too.
+ */
+export interface Mirror {
+  deliver(
+    instance: string,
+    subscribers: readonly string[],
+    message: Outbound,
+    extras: PublishExtras
+  ): void
 }
 
 /** How a message reached this node (see Tidings.ingest). */
@@ -94,6 +107,8 @@ export class Tidings {
   readonly frameContext: FrameContext
   /** Where accepted messages go besides this node's sockets (relay, backplane). */
   readonly forwarders: Forwarder[] = []
+  /** Who delivers every message to this node's sockets besides its own hub (workers). */
+  readonly mirrors: Mirror[] = []
   /** Messages dropped because this node had already accepted them (same uniqueID). */
   duplicates = 0
   /** Messages dropped because they already carried this node's fingerprint (a relay loop). */
@@ -195,10 +210,11 @@ export class Tidings {
       value.touched = touched
       const outbound = outboundFromValue(value)
       const { postedAt } = options
-      this.hub.publish(instance, message.subscribers, outbound, {
-        postedAt,
-        id: message.uniqueId,
-      })
+      const extras: PublishExtras = { postedAt, id: message.uniqueId }
+      this.hub.publish(instance, message.subscribers, outbound, extras)
+      for (const mirror of this.mirrors) {
+        mirror.deliver(instance, message.subscribers, outbound, extras)
+      }
       if (!options.local && this.forwarders.length > 0) {
         const forwarded: Forwarded = {
           instance,

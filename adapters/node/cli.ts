@@ -40,6 +40,8 @@ const COMMANDS = new Set([
   'test',
   'notify',
   'listen',
+  // Internal: a worker process of a node with `processes` > 1 (started by the primary).
+  'worker',
 ])
 
 /** `tidings stop` waits longer than a drain can take (SIGKILL only if it hangs). */
@@ -104,6 +106,7 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
     print(HELP[positionals[0] ? command : 'main'] as string)
     return 0
   }
+  if (command === 'worker') return (await import('./worker-main.ts')).runWorker()
   const format = logFormat(values['log-format'])
   const loaded = loadConfig(values.config)
   const { config } = loaded

@@ -4,7 +4,7 @@
  * applying a reload to what Node itself holds (log files, ws's frame limit, the heartbeat).
  */
 import type { Server } from 'node:http'
-import type { Socket } from 'node:net'
+import type { Server as NetServer, Socket } from 'node:net'
 import type { Config, ServerEntry } from '../../src/config/schema.ts'
 import type { TidingsNode } from '../../src/node/node.ts'
 import type { ClientPort } from './client-port.ts'
@@ -17,19 +17,28 @@ const TICK_MS = 1000
 /** How long drained sockets get to finish their close handshake. */
 const DRAIN_CLOSE_GRACE_MS = 2000
 
+/** Processes holding this node's client sockets (a primary's workers), stopped with it. */
+export interface SocketHolders {
+  drain(options: { windowMs?: number; waves?: number }): Promise<void>
+  close(timeoutMs: number): Promise<void>
+  reconfigure(next: Config): void
+}
+
 export class Lifecycle {
   readonly #tick: NodeJS.Timeout
   #pinger: NodeJS.Timeout | undefined
   /** A server stopped twice would wait for a 'close' event that has already happened. */
-  readonly #stops = new Map<Server, Promise<void>>()
+  readonly #stops = new Map<Server | NetServer, Promise<void>>()
   #closed: Promise<void> | undefined
   #drained: Promise<void> | undefined
 
   constructor(
     private readonly node: TidingsNode,
-    private readonly entries: readonly { server: Server; entry: ServerEntry }[],
-    private readonly port: ClientPort,
-    private readonly runtime: RuntimeMetrics
+    private readonly entries: readonly { server: Server | NetServer; entry: ServerEntry }[],
+    /** The WebSocket side of the client servers; none in a primary (its workers hold it). */
+    private readonly port: ClientPort | undefined,
+    private readonly runtime: RuntimeMetrics,
+    private readonly holders?: SocketHolders
   ) {
     const expire = (lease: { handle: unknown }): void => {
       ;(lease.handle as Socket).destroy()
@@ -57,10 +66,16 @@ export class Lifecycle {
       this.runtime.stop()
       const stopped = this.entries.map(({ server }) => this.#stop(server))
       const sockets = this.#sockets()
-      await Promise.all([waitForClose(sockets, timeoutMs), this.node.close(timeoutMs)])
-      for (const { server } of this.entries) server.closeAllConnections()
+      await Promise.all([
+        waitForClose(sockets, timeoutMs),
+        this.node.close(timeoutMs),
+        this.holders?.close(timeoutMs),
+      ])
+      for (const { server } of this.entries) {
+        if ('closeAllConnections' in server) server.closeAllConnections()
+      }
       await Promise.all(stopped)
-      this.port.wss.close()
+      this.port?.wss.close()
     })()
     return this.#closed
   }
@@ -71,11 +86,13 @@ export class Lifecycle {
       // New sockets go elsewhere; the admin port stays up for /readyz, /metrics and POSTs.
       for (const { server, entry } of this.entries) if (entry.type === 'client') this.#stop(server)
       const sockets = this.#sockets()
-      const result = await this.node.drain(options)
+      const [result] = await Promise.all([this.node.drain(options), this.holders?.drain(options)])
       await waitForClose(sockets, DRAIN_CLOSE_GRACE_MS)
-      this.node.options.logger.log(
-        `Drained ${result.closed} client sockets in ${result.waves} waves.`
-      )
+      if (!this.holders) {
+        this.node.options.logger.log(
+          `Drained ${result.closed} client sockets in ${result.waves} waves.`
+        )
+      }
       await this.close()
     })()
     return this.#drained
@@ -85,7 +102,8 @@ export class Lifecycle {
   reconfigure(next: Config, hooks: LiveHooks): Pick<ReloadReport, 'applied' | 'restartNeeded'> {
     const report = this.node.reconfigure(next)
     hooks.setLogs?.(next.logs.map((log) => log.path))
-    if (report.applied.includes('limits.frameBytes')) {
+    this.holders?.reconfigure(next)
+    if (this.port && report.applied.includes('limits.frameBytes')) {
       this.port.wss.options.maxPayload = this.node.config.limits.frameBytes
     }
     if (report.applied.includes('websocket.heartbeat')) {
@@ -104,7 +122,7 @@ export class Lifecycle {
     return this.node.connections().map((connection) => connection.socket as ClientWebSocket)
   }
 
-  #stop(server: Server): Promise<void> {
+  #stop(server: Server | NetServer): Promise<void> {
     let stop = this.#stops.get(server)
     if (!stop) {
       stop = stopListening(server)

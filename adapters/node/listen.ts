@@ -6,7 +6,7 @@ import { lookup } from 'node:dns/promises'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as NetServer } from 'node:net'
 import type { ServerEntry } from '../../src/config/schema.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { ipFamily } from '../../src/net/address.ts'
@@ -78,8 +78,43 @@ const REASONS: Record<string, string> = {
   EADDRNOTAVAIL: 'address not available on this host',
 }
 
-function bind(server: Server, entry: ServerEntry, index: number): Promise<AddressInfo> {
-  const host = listenAddress(entry)
+/** The environment variable tidings' own restart hands listening descriptors over in. */
+export const HANDOVER_FDS = 'TIDINGS_LISTEN_FDS'
+
+/**
+ * Listening descriptors this process was started with, one per configured server in order:
+ * from a tidings restart (`TIDINGS_LISTEN_FDS=3,4`) or from systemd socket activation
+ * (`LISTEN_FDS`/`LISTEN_PID`: descriptors 3, 4, … in the order of the socket unit's
+ * `ListenStream=` lines, which must be the order of `servers`). Undefined when there are
+ * none. The variables are removed, so processes this one starts do not see them.
+ * @throws StartupError when their number does not match the configuration.
+ */
+export function inheritedFds(servers: number): number[] | undefined {
+  const own = process.env[HANDOVER_FDS]
+  const systemd =
+    process.env.LISTEN_PID === String(process.pid) ? process.env.LISTEN_FDS : undefined
+  for (const name of [HANDOVER_FDS, 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) {
+    delete process.env[name]
+  }
+  let fds: number[] | undefined
+  if (own) fds = own.split(',').map(Number)
+  else if (systemd) fds = Array.from({ length: Number(systemd) }, (_, i) => 3 + i)
+  if (!fds) return undefined
+  if (fds.length !== servers || fds.some((fd) => !Number.isInteger(fd) || fd < 3)) {
+    throw new StartupError(
+      `This process was given ${fds.length} listening sockets (${own ? HANDOVER_FDS : 'systemd LISTEN_FDS'}) but the configuration has ${servers} servers; give one socket per server, in the order of "servers".`
+    )
+  }
+  return fds
+}
+
+function bind(
+  server: Server | NetServer,
+  entry: ServerEntry,
+  index: number,
+  fd: number | undefined
+): Promise<AddressInfo> {
+  const host = fd === undefined ? listenAddress(entry) : `descriptor ${fd}`
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       const reason = REASONS[error.code ?? ''] ?? error.message
@@ -90,19 +125,22 @@ function bind(server: Server, entry: ServerEntry, index: number): Promise<Addres
       )
     }
     server.once('error', onError)
-    server.listen(entry.port, host, () => {
+    const listening = (): void => {
       server.off('error', onError)
       resolve(server.address() as AddressInfo)
-    })
+    }
+    if (fd === undefined) server.listen(entry.port, host, listening)
+    else server.listen({ fd }, listening)
   })
 }
 
 /** Binds every server; on any failure closes those already bound and rethrows. */
 export async function bindAll(
-  servers: readonly { server: Server; entry: ServerEntry; index: number }[]
+  servers: readonly { server: Server | NetServer; entry: ServerEntry; index: number }[],
+  fds?: readonly number[]
 ): Promise<AddressInfo[]> {
   const results = await Promise.allSettled(
-    servers.map(({ server, entry, index }) => bind(server, entry, index))
+    servers.map(({ server, entry, index }, i) => bind(server, entry, index, fds?.[i]))
   )
   const failure = results.find((result) => result.status === 'rejected')
   if (failure) {

@@ -6,7 +6,8 @@
  */
 
 import type { IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { getRequestListener } from '@hono/node-server'
 import type { Config } from '../../src/config/schema.ts'
 import { createNode, type TidingsNode } from '../../src/node/node.ts'
@@ -14,13 +15,14 @@ import type { Clock, Logger, PeerTransport } from '../../src/ports.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 import type { Tidings } from '../../src/tidings.ts'
 import { backplaneFailure } from './backplane-failure.ts'
-import { createClientPort } from './client-port.ts'
+import { type ClientPort, createClientPort } from './client-port.ts'
 import { descriptorCeiling } from './descriptors.ts'
 import { adminExposureWarnings } from './exposure.ts'
 import { Lifecycle } from './lifecycle.ts'
-import { bindAll, createEntryServer, StartupError } from './listen.ts'
+import { bindAll, createEntryServer, inheritedFds, StartupError } from './listen.ts'
 import type { LiveHooks, ReloadReport } from './reload.ts'
 import { RuntimeMetrics } from './runtime-metrics.ts'
+import type { WorkerPool } from './worker-pool.ts'
 
 export interface NodeServerOptions {
   config: Config
@@ -69,6 +71,11 @@ function urlOf(server: BoundServer): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${server.port}`
 }
 
+/** `processes` as a number: "auto" is the cores this process may use. */
+export function processCount(processes: Config['processes']): number {
+  return processes === 'auto' ? availableParallelism() : processes
+}
+
 export async function startServer(options: NodeServerOptions): Promise<RunningServer> {
   const { config, logger } = options
   const runtime = new RuntimeMetrics()
@@ -82,6 +89,8 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   const broker = config.backplane
     ? (await import('./redis-broker.ts')).redisBrokerFactory(config.backplane)
     : undefined
+  const processes = processCount(config.processes)
+  let pool: WorkerPool | undefined
   const node = createNode({
     config,
     clock: options.clock ?? systemClock,
@@ -96,6 +105,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
         (env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress,
       families: () => runtime.families(),
       summary: () => runtime.summary(),
+      ...(processes > 1 ? { workers: () => pool?.reports() ?? Promise.resolve([]) } : {}),
     },
   })
   if (node.backplane) {
@@ -106,26 +116,51 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
       throw new StartupError(backplaneFailure(config, (error as Error).message))
     }
   }
-  const port = createClientPort(node, config, logger)
+  if (processes > 1) {
+    // Workers first: a connection accepted once the ports listen has somewhere to go.
+    const { WorkerPool } = await import('./worker-pool.ts')
+    pool = new WorkerPool({ count: processes, node, logger, trace: logger.tracing })
+    node.tidings.mirrors.push(pool)
+    try {
+      await pool.start()
+    } catch (error) {
+      await pool.close(0)
+      await node.close(0)
+      throw new StartupError(
+        `Unable to start ${processes} worker processes: ${(error as Error).message}.`
+      )
+    }
+  }
+  const port = pool ? undefined : createClientPort(node, config, logger)
   const adminListener = getRequestListener(node.admin.fetch)
   const clientListener = getRequestListener(node.clientHttp.fetch)
   const entries = config.servers.map((entry, index) => {
-    const client = entry.type === 'client'
-    const server = createEntryServer(entry, index, client ? clientListener : adminListener)
-    if (client) {
-      // For TLS too: 'connection' is the raw TCP socket, counted before its handshake.
-      server.on('connection', port.onConnection)
-      server.on('upgrade', port.onUpgrade)
+    if (entry.type !== 'client') {
+      return { server: createEntryServer(entry, index, adminListener), entry, index }
     }
+    if (pool) {
+      // The primary accepts, unread, and hands each connection to a worker (TLS there).
+      const workers = pool
+      const server = createNetServer({ pauseOnConnect: true }, (socket) =>
+        workers.dispatch(socket, index)
+      )
+      return { server, entry, index }
+    }
+    const server = createEntryServer(entry, index, clientListener)
+    const clientPort = port as ClientPort
+    // For TLS too: 'connection' is the raw TCP socket, counted before its handshake.
+    server.on('connection', clientPort.onConnection)
+    server.on('upgrade', clientPort.onUpgrade)
     return { server, entry, index }
   })
 
   logger.log(`Starting servers (service PID ${process.pid}).`)
   let addresses: AddressInfo[]
   try {
-    addresses = await bindAll(entries)
+    addresses = await bindAll(entries, inheritedFds(entries.length))
   } catch (error) {
-    // Nothing stays open behind a failed start: the broker's connections included.
+    // Nothing stays open behind a failed start: workers and broker connections included.
+    await pool?.close(0)
     await node.close(0)
     throw error
   }
@@ -149,7 +184,8 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   // Peers holding relays for a node that was here before probe it now, not after back-off.
   node.relay?.hello()
 
-  const lifecycle = new Lifecycle(node, entries, port, runtime)
+  if (pool) logger.log(`Serving client sockets from ${processes} worker processes.`)
+  const lifecycle = new Lifecycle(node, entries, port, runtime, pool)
   return {
     node,
     get tidings() {

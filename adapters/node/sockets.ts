@@ -1,5 +1,6 @@
 /** Node socket chores: the heartbeat, and waiting for closing sockets and servers. */
 import type { Server } from 'node:http'
+import type { Server as NetServer } from 'node:net'
 import { ClientWebSocket } from './client-socket.ts'
 
 /** ws's README heartbeat: a socket that did not answer the previous ping is dropped. */
@@ -14,10 +15,10 @@ export function pingAll(sockets: readonly ClientWebSocket[]): void {
   }
 }
 
-export function stopListening(server: Server): Promise<void> {
+export function stopListening(server: Server | NetServer): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve())
-    server.closeIdleConnections()
+    if ('closeIdleConnections' in server) server.closeIdleConnections()
   })
 }
 

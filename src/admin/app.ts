@@ -35,9 +35,9 @@ export function createAdminApp(node: TidingsNode): Hono {
   }
 
   // Aphlict answers /status/ to any method (Phorge GETs it); the slash is required.
-  app.all('/status/', (c) => {
+  app.all('/status/', async (c) => {
     if (c.req.header(HELLO_HEADER)) node.relay?.heardHello()
-    return c.json(node.status(adminInstance(c.req.query('instance'))))
+    return c.json(await node.statusOf(adminInstance(c.req.query('instance'))))
   })
 
   app.post('/', async (c) => {

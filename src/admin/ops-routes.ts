@@ -49,8 +49,8 @@ export function mountOpsRoutes(app: Hono, node: TidingsNode): void {
       : c.json({ status: 'ready', ...backplane }, 200, NO_STORE)
   })
 
-  app.get('/metrics', (c) => {
-    const families = coreFamilies(node.stats())
+  app.get('/metrics', async (c) => {
+    const families = coreFamilies(await node.statsOf())
     const extra = node.options.runtime?.families?.() ?? []
     return c.body(renderExposition([...families, ...extra]), 200, {
       ...NO_STORE,
@@ -58,7 +58,7 @@ export function mountOpsRoutes(app: Hono, node: TidingsNode): void {
     })
   })
 
-  app.get('/stats.json', (c) => c.json(node.stats(), 200, NO_STORE))
+  app.get('/stats.json', async (c) => c.json(await node.statsOf(), 200, NO_STORE))
 
   app.get('/dashboard', (c) => c.redirect('dashboard/', 301))
   app.get('/dashboard/', (c) => c.body(DASHBOARD_HTML, 200, DASHBOARD_HEADERS))

@@ -259,6 +259,12 @@ export const configSchema = z.strictObject({
   relay: relaySchema.prefault({}),
   drain: drainSchema.prefault({}),
   backplane: backplaneSchema.nullable().optional(),
+  /**
+   * Processes serving the node (Node only): 1, a number, or "auto" (the cores available).
+   * More than one: a primary holds the admin port, relay and backplane; workers hold the
+   * client sockets.
+   */
+  processes: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
 })
 
 export type ServerEntry = z.infer<typeof serverSchema>

@@ -56,15 +56,15 @@ export interface HubEvents {
  */
 export interface SharedHistory {
   /**
-   * Undefined when the local history covers `since` for this connection; otherwise the
-   * messages to replay, oldest first. `requestedAt`: when the replay was asked for (local
-   * history after it went out live).
+   * Undefined (or a promise of undefined) when the local history covers `since` for this
+   * connection; otherwise the messages to replay, oldest first. `requestedAt`: when the
+   * replay was asked for (local history after it went out live).
    */
   replay(
     connection: Connection,
     since: number,
     requestedAt: number
-  ): Promise<readonly Outbound[]> | undefined
+  ): Promise<readonly Outbound[] | undefined> | undefined
 }
 
 /** What a publish knows besides the message (see Hub.publish). */
@@ -376,16 +376,14 @@ export class Hub {
     const shared = this.#shared?.replay(connection, now - age, now)
     if (shared) {
       this.stats.replays++
-      this.stats.sharedReplays++
-      shared.then(
-        (messages) => {
-          this.stats.replayedMessages += this.#send(connection, messages)
-        },
-        () => {
-          // The shared history failed us: serve what this process has, as without one.
-          this.stats.replayedMessages += this.#send(connection, this.#local(connection, now - age))
-        }
-      )
+      // What this process has as of now, in case the answer is "serve it yourself".
+      const local = this.#local(connection, now - age)
+      const serve = (messages: readonly Outbound[] | undefined): void => {
+        if (messages) this.stats.sharedReplays++
+        this.stats.replayedMessages += this.#send(connection, messages ?? local)
+      }
+      // The shared history failed us: serve what this process has, as without one.
+      shared.then(serve, () => serve(undefined))
       return 0
     }
     const sent = this.#send(connection, this.#local(connection, now - age))

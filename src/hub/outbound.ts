@@ -38,6 +38,11 @@ export function outboundFromText(text: string): Outbound {
   return new EncodedMessage(encoder.encode(text))
 }
 
+/** Wraps UTF-8 JSON bytes (copied, with headroom) as one shared Outbound. */
+export function outboundFromBytes(bytes: Uint8Array): Outbound {
+  return new EncodedMessage(bytes)
+}
+
 /** JSON-serialises `value` once. */
 export function outboundFromValue(value: unknown): Outbound {
   return outboundFromText(JSON.stringify(value))

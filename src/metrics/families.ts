@@ -2,6 +2,8 @@
  * The core's metric families, named per Prometheus conventions: `tidings_` prefix, `_total`
  * on counters, base units (seconds, bytes). Built from one NodeStats snapshot.
  */
+
+import type { WorkerHealth } from '../node/workers.ts'
 import { backplaneFamilies } from './backplane-families.ts'
 import type { MetricFamily, Sample } from './exposition.ts'
 import { histogramSamples } from './histogram.ts'
@@ -131,6 +133,36 @@ function relayFamilies(peers: readonly PeerHealth[]): MetricFamily[] {
       help: 'Time from sending a relayed message to the peer until its receipt.',
       samples: latency,
     },
+  ]
+}
+
+/** Each worker process's share, for a node with `processes` > 1 (the totals include it). */
+function workerFamilies(workers: NodeStats['workers']): MetricFamily[] {
+  if (!workers) return []
+  const per = (
+    name: string,
+    type: 'counter' | 'gauge',
+    help: string,
+    pick: (w: WorkerHealth) => number
+  ) => ({
+    name,
+    type,
+    help,
+    samples: workers.map((w) => ({ labels: { worker: String(w.worker) }, value: pick(w) })),
+  })
+  return [
+    per(
+      'tidings_worker_connections',
+      'gauge',
+      'Client WebSockets held by the worker process.',
+      (w) => w.connections
+    ),
+    per(
+      'tidings_worker_deliveries_total',
+      'counter',
+      'Deliveries written by the worker process.',
+      (w) => w.deliveries
+    ),
   ]
 }
 
@@ -276,6 +308,7 @@ export function coreFamilies(stats: NodeStats): MetricFamily[] {
     ...budgetFamilies(stats.budgets),
     ...relayFamilies(stats.peers),
     ...backplaneFamilies(stats.backplane),
+    ...workerFamilies(stats.workers),
   ]
 }
 

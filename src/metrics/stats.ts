@@ -3,6 +3,7 @@
  * what `/metrics` renders. Read from the core's counters on demand; nothing is kept here.
  */
 import type { BackplaneHealth } from '../backplane/status.ts'
+import type { WorkerHealth } from '../node/workers.ts'
 import { STATUS_VERSION, type Tidings } from '../tidings.ts'
 import type { HistogramSnapshot } from './histogram.ts'
 
@@ -90,6 +91,8 @@ export interface NodeStats {
   /** The broker backplane, when one is configured. */
   backplane?: BackplaneHealth | undefined
   runtime: RuntimeSummary
+  /** The worker processes of a node with `processes` > 1 (their figures are in the totals). */
+  workers?: WorkerHealth[] | undefined
 }
 
 /** Where the figures come from besides the core itself. All optional. */

@@ -30,8 +30,17 @@ import { closeInWaves, type DrainResult, drainClose } from './drain.ts'
 import { NodeEvents } from './events.ts'
 import type { NodeOptions, NodeState, SavedInstance } from './options.ts'
 import { type Reconfiguration, reconfiguration } from './reconfigure.ts'
+import { mergeWorkerStats, mergeWorkerStatus } from './workers.ts'
 
 export type { NodeOptions, NodeState, SavedInstance } from './options.ts'
+
+/** See TidingsNode.follow. */
+export interface InterestChange {
+  instance: string
+  /** A subscriber id; absent for a socket joining or leaving the instance. */
+  id?: string | undefined
+  present: boolean
+}
 
 export class TidingsNode {
   readonly tidings: Tidings
@@ -107,27 +116,40 @@ export class TidingsNode {
     })
     this.tidings.forwarders.push(backplane)
     this.tidings.hub.useSharedHistory(backplane)
-    const { interest, names } = backplane
-    if (backplane.settings.routing === 'instance') {
-      this.events.on('connected', ({ connection }) => {
-        interest.add(names.instanceChannel(connection.instance.name))
-        backplane.learn(connection.instance.name)
-      })
-      this.events.on('disconnected', ({ connection }) =>
-        interest.remove(names.instanceChannel(connection.instance.name))
-      )
-    } else {
-      this.events.on('interest', ({ instance, id, present }) => {
-        const channel = names.subscriberChannel(instance.name, id)
-        if (present) {
-          interest.add(channel)
-          backplane.learn(instance.name)
-        } else {
-          interest.remove(channel)
-        }
-      })
-    }
+    this.events.on('connected', ({ connection }) =>
+      this.follow({ instance: connection.instance.name, present: true })
+    )
+    this.events.on('disconnected', ({ connection }) =>
+      this.follow({ instance: connection.instance.name, present: false })
+    )
+    this.events.on('interest', ({ instance, id, present }) =>
+      this.follow({ instance: instance.name, id, present })
+    )
     return backplane
+  }
+
+  /**
+   * A socket of this node joined or left an instance (no `id`), or the first socket of an
+   * instance subscribed to `id` or the last one left it. The node's own hub reports its
+   * sockets; a runtime whose sockets live elsewhere (worker processes) reports theirs. The
+   * backplane subscribes to what they need.
+   */
+  follow(change: InterestChange): void {
+    const backplane = this.backplane
+    if (!backplane) return
+    const { interest, names } = backplane
+    const byInstance = backplane.settings.routing === 'instance'
+    if (byInstance !== (change.id === undefined)) return
+    const channel =
+      change.id === undefined
+        ? names.instanceChannel(change.instance)
+        : names.subscriberChannel(change.instance, change.id)
+    if (change.present) {
+      interest.add(channel)
+      backplane.learn(change.instance)
+    } else {
+      interest.remove(channel)
+    }
   }
 
   /**
@@ -268,7 +290,22 @@ export class TidingsNode {
     return status
   }
 
-  /** Everything /stats.json and /metrics report. */
+  /** `/status/` as the admin port answers it: with the workers' share, when there are workers. */
+  async statusOf(instance: string): Promise<StatusBody> {
+    const status = this.status(instance)
+    const workers = this.#options.runtime?.workers
+    if (workers) mergeWorkerStatus(status, await workers())
+    return status
+  }
+
+  /** /stats.json and /metrics as the admin port answers them, workers included. */
+  async statsOf(): Promise<NodeStats> {
+    const stats = this.stats()
+    const workers = this.#options.runtime?.workers
+    return workers ? mergeWorkerStats(stats, await workers()) : stats
+  }
+
+  /** Everything /stats.json and /metrics report, of this process. */
   stats(): NodeStats {
     return collectStats(this.tidings, {
       ready: () => this.state.listening && !this.#closing,

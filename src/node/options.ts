@@ -7,6 +7,7 @@ import type { RuntimeSummary } from '../metrics/stats.ts'
 import type { Clock, Logger, PeerTransport, Scheduler } from '../ports.ts'
 import type { Timers } from '../relay/timers.ts'
 import type { StatusBody } from '../tidings.ts'
+import type { WorkerReport } from './workers.ts'
 
 export interface NodeOptions {
   config: Config
@@ -40,6 +41,8 @@ export interface NodeOptions {
     summary?: () => RuntimeSummary
     /** Status keys the runtime adds (after the core's). */
     statusExtras?: (status: StatusBody) => void
+    /** The reports of the processes holding this node's sockets, when they are elsewhere. */
+    workers?: () => Promise<readonly WorkerReport[]>
   }
 }
 

@@ -1,0 +1,48 @@
+/**
+ * What the primary and the worker processes of a node with `processes` > 1 say to each
+ * other over the IPC channel (structured clone, "advanced" serialization). A client socket
+ * travels as the handle of a `socket` message.
+ */
+import type { Config } from '../../src/config/schema.ts'
+import type { InterestChange } from '../../src/node/node.ts'
+import type { WorkerReport } from '../../src/node/workers.ts'
+
+/** Primary → worker. */
+export type ToWorker =
+  /** The worker's configuration and identity, first. */
+  | { t: 'init'; worker: number; config: Config; follow: boolean; trace: boolean }
+  /** A client connection accepted by the primary for the `server`-th configured server. */
+  | { t: 'socket'; server: number }
+  /** A message to deliver and keep, as the primary delivered it. */
+  | {
+      t: 'message'
+      instance: string
+      subscribers: string[]
+      bytes: Uint8Array
+      postedAt: number | undefined
+      id: string | undefined
+    }
+  | { t: 'report'; request: number }
+  | { t: 'reload'; config: Config }
+  /** The answer to a worker's `replay`: messages to send, or none (serve it locally). */
+  | { t: 'replayed'; request: number; messages: Uint8Array[] | undefined }
+  | { t: 'drain'; windowMs: number; waves: number }
+  | { t: 'close' }
+
+/** Worker → primary. */
+export type ToPrimary =
+  /** Set up and ready for sockets. */
+  | { t: 'ready' }
+  | { t: 'report'; request: number; report: WorkerReport }
+  /** A socket of this worker changed what the backplane must subscribe to. */
+  | { t: 'follow'; change: InterestChange }
+  /** A replay the worker's history may not cover (backplane): ask the primary. */
+  | {
+      t: 'replay'
+      request: number
+      instance: string
+      subscribers: string[]
+      since: number
+      requestedAt: number
+    }
+  | { t: 'drained' }

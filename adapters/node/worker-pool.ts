@@ -1,0 +1,282 @@
+/**
+ * The primary's worker processes, for `processes` > 1. The primary accepts every client
+ * connection (its listening sockets never move) and hands it, unread, to the next worker;
+ * each worker is a node of its own holding those sockets. Every message the primary
+ * delivers goes to every worker (Mirror), replays are answered by the primary's history
+ * (and its backplane), and a worker that dies is replaced (its sockets reconnect).
+ */
+import { type ChildProcess, fork } from 'node:child_process'
+import type { Socket } from 'node:net'
+import type { Config } from '../../src/config/schema.ts'
+import type { Connection } from '../../src/hub/connection.ts'
+import type { PublishExtras } from '../../src/hub/hub.ts'
+import type { TidingsNode } from '../../src/node/node.ts'
+import type { WorkerReport } from '../../src/node/workers.ts'
+import type { Logger, Outbound } from '../../src/ports.ts'
+import type { Mirror } from '../../src/tidings.ts'
+import type { ToPrimary, ToWorker } from './ipc.ts'
+import type { SocketHolders } from './lifecycle.ts'
+import { workerEntry } from './worker-entry.ts'
+
+/** How long a worker may take to start, answer a report, or stop after `close`. */
+const START_MS = 20_000
+const REPORT_MS = 2000
+const STOP_MS = 10_000
+/** A worker that keeps dying is replaced after this delay, doubling up to the cap. */
+const RESPAWN_MS = 500
+const RESPAWN_MAX_MS = 30_000
+
+interface Worker {
+  readonly id: number
+  child: ChildProcess
+  ready: boolean
+  /** Consecutive quick deaths, for the respawn back-off. */
+  deaths: number
+  startedAt: number
+}
+
+export interface WorkerPoolOptions {
+  count: number
+  node: TidingsNode
+  logger: Logger
+  trace: boolean
+}
+
+export class WorkerPool implements Mirror, SocketHolders {
+  readonly #workers: Worker[] = []
+  readonly #options: WorkerPoolOptions
+  #config: Config
+  #next = 0
+  #request = 0
+  readonly #pending = new Map<number, (report: WorkerReport) => void>()
+  #stopping = false
+  /** Workers replaced after they died. */
+  restarts = 0
+
+  constructor(options: WorkerPoolOptions) {
+    this.#options = options
+    this.#config = options.node.config
+  }
+
+  /** Starts every worker; resolves when all are ready for sockets. */
+  async start(): Promise<void> {
+    await Promise.all(Array.from({ length: this.#options.count }, (_, i) => this.#spawn(i + 1)))
+  }
+
+  #spawn(id: number, previous?: Worker): Promise<void> {
+    const child = fork(workerEntry(), ['worker'], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: process.execArgv,
+    })
+    const worker: Worker = previous ?? { id, child, ready: false, deaths: 0, startedAt: 0 }
+    worker.child = child
+    worker.ready = false
+    worker.startedAt = Date.now()
+    this.#workers[id - 1] = worker
+    const { node, trace } = this.#options
+    const init: ToWorker = {
+      t: 'init',
+      worker: id,
+      config: this.#config,
+      follow: node.backplane !== undefined,
+      trace,
+    }
+    child.send(init)
+    // A send to a worker that has just died fails with EPIPE: it is being replaced already.
+    child.on('error', () => {})
+    child.on('message', (message: ToPrimary) => this.#onMessage(worker, message))
+    child.on('exit', (code, signal) => this.#onExit(worker, child, code, signal))
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`worker ${id} did not start`)), START_MS)
+      const ready = (message: ToPrimary): void => {
+        if (message.t !== 'ready') return
+        clearTimeout(timer)
+        child.off('message', ready)
+        resolve()
+      }
+      child.on('message', ready)
+      child.once('exit', () => {
+        clearTimeout(timer)
+        reject(new Error(`worker ${id} exited while starting`))
+      })
+    })
+  }
+
+  #onMessage(worker: Worker, message: ToPrimary): void {
+    const { node } = this.#options
+    switch (message.t) {
+      case 'ready':
+        worker.ready = true
+        return
+      case 'report':
+        this.#pending.get(message.request)?.(message.report)
+        return
+      case 'follow':
+        node.follow(message.change)
+        return
+      case 'replay':
+        void this.#replay(worker, message)
+        return
+      case 'drained':
+        return
+    }
+  }
+
+  #onExit(worker: Worker, child: ChildProcess, code: number | null, signal: string | null): void {
+    if (worker.child !== child) return
+    worker.ready = false
+    if (this.#stopping) return
+    const quick = Date.now() - worker.startedAt < 10_000
+    worker.deaths = quick ? worker.deaths + 1 : 0
+    const delay = Math.min(RESPAWN_MAX_MS, RESPAWN_MS * 2 ** Math.max(0, worker.deaths - 1))
+    this.#options.logger.warn(
+      `Worker ${worker.id} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); its clients reconnect. Starting a new one in ${delay} ms.`
+    )
+    setTimeout(() => {
+      if (this.#stopping) return
+      this.restarts++
+      this.#spawn(worker.id, worker).catch((error: Error) =>
+        this.#options.logger.warn(`Worker ${worker.id} could not be replaced: ${error.message}`)
+      )
+    }, delay).unref()
+  }
+
+  /** A worker's replay: this node's history (or its backplane's) for the worker's socket. */
+  async #replay(worker: Worker, request: Extract<ToPrimary, { t: 'replay' }>): Promise<void> {
+    const { node } = this.#options
+    const { hub } = node.tidings
+    let messages: readonly Outbound[] = []
+    const instance =
+      hub.find(request.instance) ??
+      (hub.canHold(request.instance) ? hub.instance(request.instance) : undefined)
+    if (instance) {
+      // What a connection is to the hub and the backplane, for a socket held elsewhere.
+      const subs = new Set(request.subscribers)
+      const stand = { instance, subs, open: true } as unknown as Connection
+      const shared = node.backplane?.replay(stand, request.since, request.requestedAt)
+      const fromShared = shared ? await shared.catch(() => undefined) : undefined
+      if (fromShared) {
+        messages = fromShared
+      } else {
+        instance.history.trim(Date.now())
+        const local: Outbound[] = []
+        for (const entry of instance.history.since(request.since)) {
+          if (entry.at > request.requestedAt) break
+          if (entry.subscribers.some((id) => subs.has(id))) local.push(entry.message)
+        }
+        messages = local
+      }
+    }
+    this.#send(worker, {
+      t: 'replayed',
+      request: request.request,
+      messages: messages.map((message) => message.bytes),
+    })
+  }
+
+  #send(worker: Worker, message: ToWorker, handle?: Socket): boolean {
+    if (!worker.child.connected) return false
+    try {
+      return handle ? worker.child.send(message, handle) : worker.child.send(message)
+    } catch {
+      return false
+    }
+  }
+
+  /** Mirror: every message the primary delivers, delivered by every worker. */
+  deliver(
+    instance: string,
+    subscribers: readonly string[],
+    message: Outbound,
+    extras: PublishExtras
+  ): void {
+    const payload: ToWorker = {
+      t: 'message',
+      instance,
+      subscribers: [...subscribers],
+      bytes: message.bytes,
+      postedAt: extras.postedAt,
+      id: extras.id,
+    }
+    for (const worker of this.#workers) if (worker.ready) this.#send(worker, payload)
+  }
+
+  /** A client connection the primary accepted (paused): to the next ready worker. */
+  dispatch(socket: Socket, server: number): void {
+    const count = this.#workers.length
+    for (let tried = 0; tried < count; tried++) {
+      const worker = this.#workers[this.#next++ % count] as Worker
+      if (worker.ready && this.#send(worker, { t: 'socket', server }, socket)) return
+    }
+    // No worker can take it (all restarting): the client retries.
+    socket.destroy()
+  }
+
+  /** Each ready worker's report (those that do not answer in time are left out). */
+  async reports(): Promise<WorkerReport[]> {
+    const asked = this.#workers.filter((worker) => worker.ready)
+    const answers = await Promise.all(
+      asked.map(
+        (worker) =>
+          new Promise<WorkerReport | undefined>((resolve) => {
+            const request = ++this.#request
+            const timer = setTimeout(() => {
+              this.#pending.delete(request)
+              resolve(undefined)
+            }, REPORT_MS)
+            this.#pending.set(request, (report) => {
+              clearTimeout(timer)
+              this.#pending.delete(request)
+              resolve(report)
+            })
+            if (!this.#send(worker, { t: 'report', request })) {
+              clearTimeout(timer)
+              this.#pending.delete(request)
+              resolve(undefined)
+            }
+          })
+      )
+    )
+    return answers.filter((report): report is WorkerReport => report !== undefined)
+  }
+
+  reconfigure(next: Config): void {
+    this.#config = next
+    for (const worker of this.#workers) this.#send(worker, { t: 'reload', config: next })
+  }
+
+  /** Every worker drains its sockets (4000 in waves) and exits. */
+  async drain(options: { windowMs?: number; waves?: number }): Promise<void> {
+    this.#stopping = true
+    const { drain } = this.#config
+    await this.#each({
+      t: 'drain',
+      windowMs: options.windowMs ?? drain.window,
+      waves: options.waves ?? drain.waves,
+    })
+  }
+
+  /** Every worker closes its sockets (1001) and exits; killed if it does not in time. */
+  async close(timeoutMs: number): Promise<void> {
+    this.#stopping = true
+    await this.#each({ t: 'close' }, Math.max(timeoutMs, STOP_MS))
+  }
+
+  async #each(message: ToWorker, timeoutMs = STOP_MS + this.#config.drain.window): Promise<void> {
+    await Promise.all(
+      this.#workers.map((worker) => {
+        const child = worker.child
+        if (child.exitCode !== null || child.signalCode !== null) return undefined
+        return new Promise<void>((resolve) => {
+          const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+          child.once('exit', () => {
+            clearTimeout(timer)
+            resolve()
+          })
+          if (!this.#send(worker, message)) child.kill('SIGKILL')
+        })
+      })
+    )
+  }
+}

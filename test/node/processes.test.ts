@@ -1,0 +1,149 @@
+/**
+ * `processes`: one node served by a primary (admin port, dedup, history, relay, backplane)
+ * and worker processes holding the client sockets, with real processes on loopback.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import type { RunningServer } from '../../adapters/node/server.ts'
+import { parseConfig } from '../../src/config/parse.ts'
+import { startNode } from '../helpers/node-target.ts'
+import { RedisServer, redisAvailable } from '../helpers/redis.ts'
+import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
+
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function start(extra: Record<string, unknown> = {}): Promise<RunningServer> {
+  const server = await startNode({ extra: { processes: 2, ...extra } })
+  cleanups.push(() => server.close(1000))
+  return server
+}
+
+async function subscribed(server: RunningServer, ids: string[], path = '/'): Promise<TestClient> {
+  const client = await connect(`${server.url('client')}${path}`)
+  cleanups.push(() => client.close())
+  client.send({ command: 'subscribe', data: ids })
+  await client.ping()
+  return client
+}
+
+async function post(server: RunningServer, message: object): Promise<number> {
+  const response = await fetch(`${server.url('admin')}/`, {
+    method: 'POST',
+    body: JSON.stringify(message),
+  })
+  await response.arrayBuffer()
+  return response.status
+}
+
+const json = async (server: RunningServer, path: string) =>
+  (await (await fetch(`${server.url('admin')}${path}`)).json()) as Record<string, unknown>
+
+interface WorkerView {
+  worker: number
+  pid: number
+  'clients.active': number
+}
+
+describe('processes: 2', { timeout: 60_000 }, () => {
+  it('spreads sockets over the workers and reports the node as a whole, and per worker', async () => {
+    const server = await start()
+    const clients = await Promise.all([1, 2, 3, 4].map(() => subscribed(server, ['P'])))
+    expect(await post(server, { key: 'k', text: 'Grüße 🚀', subscribers: ['P'] })).toBe(200)
+    for (const client of clients)
+      expect(await client.next()).toMatchObject({ key: 'k', text: 'Grüße 🚀' })
+    const status = await json(server, '/status/')
+    expect(status).toMatchObject({
+      'clients.active': 4,
+      'clients.total': 4,
+      'messages.in': 1,
+      'messages.out': 4,
+    })
+    const workers = status.workers as WorkerView[]
+    expect(workers.map((w) => w['clients.active'])).toEqual([2, 2])
+    expect(new Set(workers.map((w) => w.pid)).size).toBe(2)
+    expect(workers.every((w) => w.pid !== process.pid)).toBe(true)
+    const stats = await json(server, '/stats.json')
+    expect(stats.totals).toMatchObject({ connections: 4, deliveries: 4 })
+    const metrics = await (await fetch(`${server.url('admin')}/metrics`)).text()
+    expect(metrics).toMatch(/\ntidings_worker_connections\{worker="1"\} 2\n/)
+    expect(metrics).toMatch(/\ntidings_connections\{instance="default"\} 4\n/)
+  })
+
+  it("replays from the node's history, replaces a worker that dies, and reloads every worker", async () => {
+    const server = await start()
+    for (let i = 0; i < 3; i++) await post(server, { key: `h${i}`, subscribers: ['P'] })
+    // Sockets that arrive later, on either worker, replay what was posted before them.
+    const late = await Promise.all([1, 2].map(() => subscribed(server, ['P'])))
+    for (const client of late) {
+      client.send({ command: 'replay', data: { age: 60_000 } })
+      expect(
+        [await client.next(), await client.next(), await client.next()].map((f) => f.key)
+      ).toEqual(['h0', 'h1', 'h2'])
+    }
+    const before = (await json(server, '/status/')).workers as WorkerView[]
+    const victim = before[0] as WorkerView
+    process.kill(victim.pid, 'SIGKILL')
+    // Its socket is gone (the client reconnects elsewhere); a new worker takes its place.
+    const closed = await Promise.race(late.map((client) => client.closed))
+    expect(closed.code).toBe(1006)
+    const after = await eventually(
+      async () => (await json(server, '/status/')).workers as WorkerView[],
+      (workers) => workers.length === 2 && workers.every((w) => w.pid !== victim.pid)
+    )
+    expect(after.map((w) => w.worker).sort()).toEqual([1, 2])
+    const fresh = await Promise.all([1, 2].map(() => subscribed(server, ['P'])))
+    await post(server, { key: 'after', subscribers: ['P'] })
+    for (const client of fresh) expect((await client.next()).key).toBe('after')
+
+    // A reload reaches the workers: a limit applied there.
+    const report = server.reconfigure(
+      parseConfig({
+        ...server.node.config,
+        limits: { ...server.node.config.limits, subscriptionsPerConnection: 1 },
+      })
+    )
+    expect(report.applied).toContain('limits.subscriptionsPerConnection')
+    for (let i = 0; i < 2; i++) {
+      const client = await connect(`${server.url('client')}/`)
+      cleanups.push(() => client.close())
+      client.send({ command: 'subscribe', data: ['A', 'B'] })
+      expect((await client.closed).code).toBe(1008)
+    }
+  })
+
+  it.skipIf(!redisAvailable())(
+    'meets other nodes on the backplane once per node, for sockets on any worker',
+    async () => {
+      const redis = await RedisServer.start()
+      cleanups.push(() => redis.dispose())
+      const backplane = { type: 'redis', url: redis.url, routing: 'subscriber' }
+      const a = await start({ backplane })
+      const b = await start({ backplane })
+      const onA = await Promise.all([1, 2].map(() => subscribed(a, ['P'])))
+      const onB = await Promise.all([1, 2].map((i) => subscribed(b, ['P', `Q${i}`])))
+      await eventually(
+        () => b.node.backplane?.interest.size,
+        (size) => size === 3
+      )
+      await post(a, { key: 'x', subscribers: ['P', 'Q1'] })
+      for (const client of [...onA, ...onB]) {
+        expect((await client.next()).key).toBe('x')
+        await client.silence()
+      }
+      // The node heard it on its two channels (P, Q1) and delivered it once, to whichever
+      // workers hold the sockets.
+      expect(b.node.backplane?.stats.received).toBe(2)
+      expect(b.node.tidings.duplicates).toBe(1)
+      // b does not hear R (no socket of it wants R); one that arrives later replays it from
+      // the shared history, through the primary.
+      expect(await post(a, { key: 'r', subscribers: ['R'] })).toBe(200)
+      const moved = await subscribed(b, ['R'])
+      moved.send({ command: 'replay', data: { age: 60_000 } })
+      expect((await moved.next()).key).toBe('r')
+      await moved.silence()
+      expect(b.node.backplane?.stats.sharedReplays).toBe(1)
+    }
+  )
+})
