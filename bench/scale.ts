@@ -25,7 +25,9 @@
  * - node receptions per message: how many nodes took the message in from the fabric (mesh:
  *   the relayed requests again; Redis: /stats.json `backplane.received`, echoes of a node's
  *   own publishes not counted);
- * - RSS per node: VmRSS from /proc/<pid>/status after the run, mean over the N nodes.
+ * - RSS per node: VmRSS from /proc/<pid>/status after the run, mean over the N nodes;
+ * - idle CPU (JSON only): each setup's processes over 2 s without traffic after its last run,
+ *   and the tidings CPU per message net of it (at low rates much of the CPU is fixed cost).
  * Prints a markdown table and a JSON line. Every process is killed at the end, on errors and
  * on SIGINT/SIGTERM.
  */
@@ -77,6 +79,9 @@ const MAX_IN_FLIGHT = 512
 const OWED_MS = 10_000
 /** After the last owed frame, how long duplicates and strays may still arrive. */
 const GRACE_MS = 250
+/** After a setup's last run: a settle, then the window its idle CPU is read over. */
+const IDLE_SETTLE_MS = 1000
+const IDLE_MS = 2000
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -528,7 +533,39 @@ function row(setup: Setup, rate: number, run: Drive, before: Counters, after: Co
   }
 }
 
-type Row = ReturnType<typeof row>
+interface Idle {
+  /** Cores, summed over the tidings processes. */
+  tidings: number
+  redis: number | null
+}
+
+type Row = ReturnType<typeof row> & {
+  idleCores?: Idle
+  /** tidingsCpuMicrosPerMessage less what the nodes use idle over the same window. */
+  tidingsCpuMicrosPerMessageNetOfIdle?: number
+}
+
+/** CPU the setup's processes use with no traffic (timers, housekeeping), after a settle. */
+async function idleCores(setup: Setup): Promise<Idle> {
+  await sleep(IDLE_SETTLE_MS)
+  const before = cpuOf(setup)
+  await sleep(IDLE_MS)
+  const after = cpuOf(setup)
+  const tidings = after.cpu.reduce((sum, value, i) => sum + value - (before.cpu[i] as number), 0)
+  return {
+    tidings: round(tidings / (IDLE_MS * 1000), 3),
+    redis: setup.redis ? round((after.redisCpu - before.redisCpu) / (IDLE_MS * 1000), 3) : null,
+  }
+}
+
+function withIdle(r: Row, idle: Idle): Row {
+  const idlePerMessage = (idle.tidings * r.windowSeconds * 1e6) / r.messages
+  return {
+    ...r,
+    idleCores: idle,
+    tidingsCpuMicrosPerMessageNetOfIdle: round(r.tidingsCpuMicrosPerMessage - idlePerMessage, 1),
+  }
+}
 
 function table(rows: Row[]): string {
   const dash = (value: number | null) => (value === null ? '–' : String(value))
@@ -567,7 +604,9 @@ async function runSetup(fabric: Fabric, count: number): Promise<(Row | Failure)[
       )
       rows.push(result)
     }
-    return rows
+    const idle = await idleCores(setup)
+    console.error(`  idle: tidings ${idle.tidings} cores in all, redis ${idle.redis ?? '–'}`)
+    return rows.map((r) => withIdle(r, idle))
   } catch (error) {
     console.error(`  failed: ${(error as Error).stack ?? error}`)
     const output = setup?.nodes.flatMap((node) => node.output.slice(-5)) ?? []

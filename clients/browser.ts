@@ -32,6 +32,8 @@ const AVOID_MS = 60_000
 /** The code reported when a connection ends without a close frame (failed attempt, timeout, no pong). */
 const ABNORMAL = 1006
 
+function ignore(): void {}
+
 export function createClient(options: ClientOptions): TidingsClient {
   const settings = readOptions(options)
   const { servers, baseMs, capMs, resetAfterMs, replayWindowMs, pingIntervalMs } = settings
@@ -89,7 +91,10 @@ export function createClient(options: ClientOptions): TidingsClient {
     const old = socket
     socket = undefined
     if (!old) return
-    old.onopen = old.onmessage = old.onclose = old.onerror = null
+    old.onopen = old.onmessage = old.onclose = null
+    // Not null: a socket closed while connecting reports an error, and outside browsers (the
+    // `ws` package) an error nobody listens to is thrown.
+    old.onerror = ignore
     try {
       if (old.readyState <= OPEN) old.close(1000)
     } catch {}
@@ -125,7 +130,8 @@ export function createClient(options: ClientOptions): TidingsClient {
     ws.onopen = opened
     ws.onmessage = (event) => received(event.data)
     ws.onclose = (event) => lost(event.code, event.reason)
-    ws.onerror = null
+    // An error is always followed by a close, which is what counts.
+    ws.onerror = ignore
     timer = timers.setTimeout(() => lost(ABNORMAL, 'connect timed out'), connectTimeoutMs)
   }
 

@@ -210,11 +210,7 @@ export class Tidings {
       value.touched = touched
       const outbound = outboundFromValue(value)
       const { postedAt } = options
-      const extras: PublishExtras = { postedAt, id: message.uniqueId }
-      this.hub.publish(instance, message.subscribers, outbound, extras)
-      for (const mirror of this.mirrors) {
-        mirror.deliver(instance, message.subscribers, outbound, extras)
-      }
+      this.deliver(instance, message.subscribers, outbound, { postedAt, id: message.uniqueId })
       if (!options.local && this.forwarders.length > 0) {
         const forwarded: Forwarded = {
           instance,
@@ -230,6 +226,39 @@ export class Tidings {
       if (key !== undefined) this.dedup.forget(key)
       throw error
     }
+    return true
+  }
+
+  /**
+   * Delivers an accepted message to this node's sockets, wherever they are held (its hub
+   * and its mirrors), and keeps it for replay.
+   */
+  deliver(
+    instance: string,
+    subscribers: readonly string[],
+    message: Outbound,
+    extras: PublishExtras
+  ): void {
+    this.hub.publish(instance, subscribers, message, extras)
+    for (const mirror of this.mirrors) mirror.deliver(instance, subscribers, message, extras)
+  }
+
+  /**
+   * A message another process of this node accepted (a restart's successor, during the
+   * handover): delivered here unless this node has it already (same `uniqueID`).
+   */
+  deliverMirrored(
+    instance: string,
+    subscribers: readonly string[],
+    message: Outbound,
+    extras: PublishExtras
+  ): boolean {
+    const { id } = extras
+    if (id !== undefined && !this.dedup.add(dedupKey(instance, id), this.options.clock.now())) {
+      this.duplicates++
+      return false
+    }
+    this.deliver(instance, subscribers, message, extras)
     return true
   }
 

@@ -139,8 +139,9 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
     case 'stop':
       return (await daemon()).stopDaemon(config, timeout, print)
     case 'restart': {
-      const { startDaemon, stopDaemon } = await daemon()
-      await stopDaemon(config, timeout, print)
+      const { restartDaemon, startDaemon } = await daemon()
+      const restarted = await restartDaemon(config, print)
+      if (restarted !== undefined) return restarted
       return startDaemon({ config, configPath: loaded.path, logFormat: format, print })
     }
     case 'status':
@@ -169,7 +170,7 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
       if (command === 'run' && values.debug) command = 'debug'
       const child = values['daemon-child'] === true
       const { run } = await import('./run.ts')
-      const { stopped } = await run({
+      const { server, stopped } = await run({
         config,
         trace: command === 'debug',
         format,
@@ -181,6 +182,8 @@ async function dispatch(argv: string[], print: (line: string) => void): Promise<
         process.send?.({ ready: true })
         // `tidings start` closes our stderr once it has this: never write to it again.
         ;(await import('./logger.ts')).detachStderr()
+        // Started by a restart: the predecessor gets our messages while it drains.
+        ;(await import('./handover.ts')).followPredecessor(server)
       }
       return stopped
     }

@@ -84,6 +84,39 @@ function runningDaemon(
   return pid === undefined ? undefined : { pidfile, pid }
 }
 
+/** How long `tidings restart` waits for the new process to take over. */
+const HANDOVER_MS = 40_000
+
+/**
+ * Asks the running daemon to hand over to a new process (SIGUSR2) and waits until the
+ * pidfile names the new one. Undefined when no daemon runs (the caller starts one).
+ */
+export async function restartDaemon(
+  config: Config,
+  print: (line: string) => void
+): Promise<number | undefined> {
+  const pidfile = pidfileOf(config)
+  const pid = livePid(pidfile)
+  if (pid === undefined) return undefined
+  print(`Restarting tidings (pid ${pid})...`)
+  process.kill(pid, 'SIGUSR2')
+  const deadline = Date.now() + HANDOVER_MS
+  for (;;) {
+    const now = readPid(pidfile)
+    if (now !== undefined && now !== pid && isAlive(now)) {
+      print(`tidings restarted (pid ${pid} → ${now}); the old process is draining its sockets.`)
+      return 0
+    }
+    if (!isAlive(pid) || Date.now() > deadline) {
+      print(
+        `tidings (pid ${pid}) did not hand over to a new process; see its log. The server ${isAlive(pid) ? 'still runs as before' : 'is not running'}.`
+      )
+      return 1
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 /** Sends SIGTERM, waits up to `timeoutMs` for a graceful exit, then SIGKILL. */
 export async function stopDaemon(
   config: Config,

@@ -80,6 +80,20 @@ export class Lifecycle {
     return this.#closed
   }
 
+  /** Stops accepting on every server (a successor accepts on the same sockets now). */
+  stopAccepting(): void {
+    for (const { server } of this.entries) void this.#stop(server)
+  }
+
+  /** The listening descriptors, in the order of the configured servers. */
+  listeningFds(): number[] {
+    return this.entries.map(({ server }) => {
+      const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd
+      if (typeof fd !== 'number' || fd < 0) throw new Error('a server has no listening descriptor')
+      return fd
+    })
+  }
+
   /** Refuses new sockets, closes the open ones with 4000 in waves, then close(). */
   drain(options: { windowMs?: number; waves?: number } = {}): Promise<void> {
     this.#drained ??= (async () => {

@@ -3,10 +3,12 @@
  * `tidings debug`, `--config=…`) and the daemon child of `tidings start`.
  * SIGTERM drains (sockets closed with 4000 in waves over `drain.window`, then exit 0);
  * SIGINT closes at once (1001); a second SIGTERM/SIGINT exits 1 immediately;
- * SIGHUP re-reads the configuration file (see reload.ts) and reopens the log files.
+ * SIGHUP re-reads the configuration file (see reload.ts) and reopens the log files;
+ * SIGUSR2 restarts without refusing a connection (see handover.ts).
  */
 import type { Config } from '../../src/config/schema.ts'
 import { loadConfig } from './config-file.ts'
+import { handOver } from './handover.ts'
 import { type LogFormat, NodeLogger } from './logger.ts'
 import { removePid, writePid } from './pidfile.ts'
 import { formatReport, type ReloadReport, removeReport, reportPath, writeReport } from './reload.ts'
@@ -106,11 +108,15 @@ export async function run(
         process.exit(1)
       }
       stopping = true
-      const graceful = signal === 'SIGTERM'
+      const { config } = server.node
+      const lone = config.cluster.length === 0 && !config.backplane
+      const graceful = signal === 'SIGTERM' && !(lone && config.drain.lone === 'close')
       logger.log(
         graceful
           ? `Caught ${signal}, draining connections.`
-          : `Caught ${signal}, closing connections.`
+          : signal === 'SIGTERM'
+            ? `Caught ${signal}; a lone node (no cluster peers, no backplane) has nowhere to send its clients, so it closes them now ("drain.lone").`
+            : `Caught ${signal}, closing connections.`
       )
       const done = graceful ? server.drain() : server.close(options.shutdownTimeout ?? 5000)
       done
@@ -127,6 +133,30 @@ export async function run(
     }
     process.on('SIGTERM', stop)
     process.on('SIGINT', stop)
+    // A restart that refuses nothing: a new process takes over the listening sockets.
+    process.on('SIGUSR2', () => {
+      if (stopping) return
+      stopping = true
+      handOver({
+        server,
+        logger,
+        configPath: options.configPath,
+        format: options.format,
+        trace: options.trace,
+      }).then(
+        async (handedOver) => {
+          if (!handedOver) {
+            stopping = false
+            return
+          }
+          logger.log('Stopped; the new process serves.')
+          if (options.pidfile) removePid(options.pidfile, process.pid)
+          await logger.close()
+          resolve(0)
+        },
+        () => resolve(1)
+      )
+    })
   })
   return { server, stopped }
 }

@@ -60,6 +60,10 @@ export interface RunningServer {
   drain(options?: { windowMs?: number; waves?: number }): Promise<void>
   /** Applies a re-read configuration to what can change live (src/node/reconfigure.ts). */
   reconfigure(next: Config, hooks?: LiveHooks): Pick<ReloadReport, 'applied' | 'restartNeeded'>
+  /** The listening descriptors, in the order of `servers` (for a restart's successor). */
+  listeningFds(): number[]
+  /** Stops accepting on every server; open sockets stay (a successor accepts now). */
+  stopAccepting(): void
 }
 
 const systemClock: Clock = { now: () => Date.now() }
@@ -204,5 +208,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
     },
     drain: (drainOptions) => lifecycle.drain(drainOptions),
     reconfigure: (next, hooks = {}) => lifecycle.reconfigure(next, hooks),
+    listeningFds: () => lifecycle.listeningFds(),
+    stopAccepting: () => lifecycle.stopAccepting(),
   }
 }

@@ -54,9 +54,13 @@ Checks the configuration file, sends SIGHUP to the server in the pidfile and
 prints what it applied (logs, limits, history, websocket.heartbeat, relay tuning,
 drain) and what needs a restart (servers, cluster, secret, ...). Exits 1 if the
 server rejected the file or did not answer within --timeout ms (default 5000).`,
-  restart: `Usage: tidings restart [--config FILE] [--timeout MS]
+  restart: `Usage: tidings restart [--config FILE]
 
-Stops the background server (if any), then starts it.`,
+Restarts the background server without refusing a connection: it starts a new
+process on the same listening sockets (signal SIGUSR2), which takes over once it
+is ready; the old one stops accepting, drains its sockets (4000, in waves over
+drain.window) and exits. Returns when the new process answers /status/. Starts
+the server when it is not running.`,
   status: `Usage: tidings status [--config FILE]
 
 Exits 0 when the server in the pidfile is alive and its admin server answers

@@ -175,10 +175,16 @@ export class WorkerPool implements Mirror, SocketHolders {
     })
   }
 
+  /**
+   * Queues a message for the worker; false when its channel is gone. (send() itself returns
+   * false also when it only has a backlog: the message is queued all the same.)
+   */
   #send(worker: Worker, message: ToWorker, handle?: Socket): boolean {
     if (!worker.child.connected) return false
     try {
-      return handle ? worker.child.send(message, handle) : worker.child.send(message)
+      if (handle) worker.child.send(message, handle)
+      else worker.child.send(message)
+      return true
     } catch {
       return false
     }

@@ -188,6 +188,12 @@ export const drainSchema = z.strictObject({
   window: z.number().int().min(0).max(600_000).default(10_000),
   /** Groups the sockets are closed in, each at a random moment of its own slice of the window. */
   waves: z.number().int().min(1).max(10_000).default(20),
+  /**
+   * What SIGTERM does on a lone node (no `cluster` peers, no `backplane`): `close` its
+   * sockets at once (1001) and stop — there is nowhere else for clients to go, so a drain
+   * would only make the outage longer — or `drain` as any node does.
+   */
+  lone: z.enum(['close', 'drain']).default('close'),
 })
 
 /**

@@ -14,7 +14,7 @@ import { backplaneHealth, backplaneStatusExtras } from '../backplane/status.ts'
 import { Admission, type Lease, type UpgradeRequest } from '../client/admission.ts'
 import { createClientApp } from '../client/app.ts'
 import { exceedsFrameBytes, handleFrame } from '../client/frames.ts'
-import { CLOSE_GOING_AWAY, CLOSE_REASONS, CLOSE_TOO_BIG } from '../close-codes.ts'
+import { CLOSE_DRAIN, CLOSE_GOING_AWAY, CLOSE_REASONS, CLOSE_TOO_BIG } from '../close-codes.ts'
 import type { Config } from '../config/schema.ts'
 import type { RequestError } from '../errors.ts'
 import type { Connection } from '../hub/connection.ts'
@@ -194,7 +194,8 @@ export class TidingsNode {
 
   /** An upgrade request: the instance it joins, or the answer that refuses it. */
   admit(lease: Lease | undefined, request: UpgradeRequest): string | RequestError {
-    return this.admission.admit(lease, request, this.state.draining || this.#closing)
+    const refusing = (this.state.draining && !this.state.handingOver) || this.#closing
+    return this.admission.admit(lease, request, refusing)
   }
 
   /** A TCP connection closed, at whatever stage (idempotent). */
@@ -202,9 +203,14 @@ export class TidingsNode {
     this.admission.release(lease)
   }
 
-  /** An upgraded socket joins `instance`. */
+  /** An upgraded socket joins `instance` (or, while handing over and draining, is sent on). */
   open(socket: ClientSocket, instance: string): Connection {
-    return this.tidings.hub.connect(socket, instance)
+    const connection = this.tidings.hub.connect(socket, instance)
+    if (this.state.draining && this.state.handingOver) {
+      this.tidings.hub.disconnect(connection)
+      socket.close(CLOSE_DRAIN, CLOSE_REASONS.drain)
+    }
+    return connection
   }
 
   /**

@@ -57,4 +57,10 @@ export interface NodeState {
   listening: boolean
   /** Draining (or closing): new sockets are refused and /readyz answers 503. */
   draining: boolean
+  /**
+   * Handing over to a successor on the same listening sockets: a connection this process
+   * accepted just before it stopped accepting is upgraded and closed with 4000 (the client
+   * reconnects, to the successor), not refused.
+   */
+  handingOver?: boolean
 }

@@ -11,7 +11,7 @@ import {
   tempDir,
   writeConfig,
 } from '../helpers/process.ts'
-import { connect } from '../helpers/ws-client.ts'
+import { connect, eventually } from '../helpers/ws-client.ts'
 
 const STACK = /\n\s+at /
 
@@ -172,17 +172,30 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
     expect(start.stdout).not.toMatch(STACK)
   })
 
-  it('restarts a daemon: a new process, the old one gone', async () => {
+  it('restarts a daemon: a new process on the same sockets, the old one gone', async () => {
     const dir = tempDir()
     const { config, path } = await fixedPortConfig(dir, { drain: { window: 0 } })
     const start = await runCli(['start', '--config', path])
     expect(start.code).toBe(0)
     const first = Number(/pid (\d+)/.exec(start.stdout)?.[1])
-    const restart = await runCli(['restart', '--config', path], 30_000)
+    const restart = await runCli(['restart', '--config', path], 60_000)
     expect(restart.code).toBe(0)
-    const second = Number(/started \(pid (\d+)\)/.exec(restart.stdout)?.[1])
+    expect(restart.stdout).toMatch(
+      /^Restarting tidings \(pid \d+\)\.\.\.\ntidings restarted \(pid \d+ → \d+\); the old process is draining its sockets\.\n$/
+    )
+    const second = Number(/→ (\d+)\)/.exec(restart.stdout)?.[1])
     expect(second).not.toBe(first)
-    expect(() => process.kill(first, 0)).toThrow()
+    await eventually(
+      () => {
+        try {
+          process.kill(first, 0)
+          return false
+        } catch {
+          return true
+        }
+      },
+      (gone) => gone
+    )
     expect(readFileSync(config.pidfile, 'utf8').trim()).toBe(String(second))
     expect((await runCli(['status', '--config', path])).code).toBe(0)
     expect((await runCli(['stop', '--config', path])).code).toBe(0)
@@ -258,7 +271,7 @@ describe('tidings CLI', { timeout: 30_000 }, () => {
 
   it('runs in the foreground, delivers `notify`, and exits 0 on SIGTERM after draining sockets with 4000', async () => {
     const dir = tempDir()
-    const { client, path } = await fixedPortConfig(dir, { drain: { window: 200 } })
+    const { client, path } = await fixedPortConfig(dir, { drain: { window: 200, lone: 'drain' } })
     const server = spawnCli(['--config', path])
     running.push(server)
     await server.waitFor(/This server has fingerprint/)

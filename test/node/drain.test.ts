@@ -48,7 +48,7 @@ describe('drain on SIGTERM', { timeout: 60_000 }, () => {
     const dir = tempDir()
     const { client, path, adminUrl } = await fixedPortConfig(dir, {
       logs: [{ path: join(dir, 'tidings.log') }],
-      drain: { window: WINDOW_MS, waves: WAVES },
+      drain: { window: WINDOW_MS, waves: WAVES, lone: 'drain' },
     })
     const server = spawnCli(['run', '--config', path])
     running.push(server)

@@ -22,7 +22,7 @@ async function setup() {
   const made = await fixedPortConfig(dir, {
     logs: [{ path: join(dir, 'first.log') }],
     limits: { subscriptionsPerConnection: 10 },
-    drain: { window: 300, waves: 3 },
+    drain: { window: 300, waves: 3, lone: 'drain' },
   })
   return { dir, ...made }
 }
