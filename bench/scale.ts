@@ -27,7 +27,9 @@
  *   own publishes not counted);
  * - RSS per node: VmRSS from /proc/<pid>/status after the run, mean over the N nodes;
  * - idle CPU (JSON only): each setup's processes over 2 s without traffic after its last run,
- *   and the tidings CPU per message net of it (at low rates much of the CPU is fixed cost).
+ *   and the tidings CPU per message net of it, to tell housekeeping from per-message work.
+ * CPU per message falls steeply with the rate (at 100/s each message wakes every process it
+ * touches on its own; at 1000/s they share event-loop turns): compare fabrics at equal rates.
  * Prints a markdown table and a JSON line. Every process is killed at the end, on errors and
  * on SIGINT/SIGTERM.
  */

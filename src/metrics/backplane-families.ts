@@ -1,16 +1,8 @@
 /** The backplane's metric families (absent when no backplane is configured). */
 import type { BackplaneHealth } from '../backplane/status.ts'
 import type { MetricFamily } from './exposition.ts'
+import { single } from './families.ts'
 import { histogramSamples } from './histogram.ts'
-
-function single(
-  name: string,
-  type: 'counter' | 'gauge',
-  help: string,
-  value: number
-): MetricFamily {
-  return { name, type, help, samples: [{ value }] }
-}
 
 export function backplaneFamilies(backplane: BackplaneHealth | undefined): MetricFamily[] {
   if (!backplane) return []

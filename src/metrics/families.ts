@@ -27,7 +27,8 @@ function perInstance(
   }
 }
 
-function single(
+/** A family with one unlabelled sample. */
+export function single(
   name: string,
   type: 'counter' | 'gauge',
   help: string,

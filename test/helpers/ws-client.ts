@@ -108,3 +108,11 @@ export async function eventually<T>(
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+/** A client on `url`, subscribed to `ids` (the server has taken them when this resolves). */
+export async function subscribedClient(url: string, ids: string[]): Promise<TestClient> {
+  const client = await connect(url)
+  client.send({ command: 'subscribe', data: ids })
+  await client.ping()
+  return client
+}

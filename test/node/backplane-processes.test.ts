@@ -3,7 +3,8 @@
  * killed with SIGKILL, Redis is stopped for seconds and started again, and a browser moves
  * to another node and replays. Every client must get every message it is owed exactly once.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { cleanups } from '../helpers/cleanups.ts'
 import {
   type NodePorts,
   nodePorts,
@@ -16,10 +17,7 @@ import { OWED_MS } from '../helpers/patience.ts'
 import { RedisServer, redisAvailable } from '../helpers/redis.ts'
 import { eventually } from '../helpers/ws-client.ts'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const later = cleanups()
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const TEXT = 'Grüße 🚀 — 通知'
@@ -60,6 +58,26 @@ function traffic(targets: TidingsProcess[], everyMs: number) {
   }
 }
 
+/** `count` tidings processes meeting on `redis`, started (and disposed after the test). */
+async function onRedis(redis: RedisServer, count: number): Promise<TidingsProcess[]> {
+  const nodes = (await nodePorts(count)).map(
+    (p: NodePorts) =>
+      new TidingsProcess(p, {
+        servers: [
+          { type: 'client', port: p.client, listen: '127.0.0.1' },
+          { type: 'admin', port: p.admin, listen: '127.0.0.1' },
+        ],
+        backplane: { type: 'redis', url: redis.url },
+        drain: { window: 0 },
+      })
+  )
+  for (const node of nodes) {
+    later(() => node.dispose())
+    await node.start()
+  }
+  return nodes
+}
+
 function counts(sub: Subscriber): Map<string, number> {
   const seen = new Map<string, number>()
   for (const frame of sub.frames)
@@ -73,25 +91,10 @@ describe.skipIf(!redisAvailable())(
   () => {
     it('delivers exactly once through a node killed under traffic and a Redis outage', async () => {
       const redis = await RedisServer.start()
-      cleanups.push(() => redis.dispose())
-      const ports = await nodePorts(3)
-      const nodes = ports.map(
-        (p: NodePorts) =>
-          new TidingsProcess(p, {
-            servers: [
-              { type: 'client', port: p.client, listen: '127.0.0.1' },
-              { type: 'admin', port: p.admin, listen: '127.0.0.1' },
-            ],
-            backplane: { type: 'redis', url: redis.url },
-            drain: { window: 0 },
-          })
-      )
-      for (const node of nodes) {
-        cleanups.push(() => node.dispose())
-        await node.start()
-      }
+      later(() => redis.dispose())
+      const nodes = await onRedis(redis, 3)
       const subs = await Promise.all(nodes.map((node) => subscriber(node.clientUrl, ['P'])))
-      for (const sub of subs) cleanups.push(() => sub.client.close())
+      for (const sub of subs) later(() => sub.client.close())
       // A message each way first: every node has subscribed before the traffic starts.
       for (const node of nodes) {
         expect(
@@ -147,22 +150,8 @@ describe.skipIf(!redisAvailable())(
 
     it('replays what a browser missed after it moves to another node', async () => {
       const redis = await RedisServer.start()
-      cleanups.push(() => redis.dispose())
-      const ports = await nodePorts(2)
-      const nodes = ports.map(
-        (p: NodePorts) =>
-          new TidingsProcess(p, {
-            servers: [
-              { type: 'client', port: p.client, listen: '127.0.0.1' },
-              { type: 'admin', port: p.admin, listen: '127.0.0.1' },
-            ],
-            backplane: { type: 'redis', url: redis.url },
-          })
-      )
-      for (const node of nodes) {
-        cleanups.push(() => node.dispose())
-        await node.start()
-      }
+      later(() => redis.dispose())
+      const nodes = await onRedis(redis, 2)
       const [a, b] = nodes as [TidingsProcess, TidingsProcess]
       const browser = await subscriber(a.clientUrl, ['PHID-1'])
       await postMessage(a.adminUrl, { key: 'seen', subscribers: ['PHID-1'] })
@@ -182,7 +171,7 @@ describe.skipIf(!redisAvailable())(
       // The browser comes back on the other node, as Phorge's client does, asking for what it
       // missed since it left.
       const moved = await subscriber(b.clientUrl, ['PHID-1'])
-      cleanups.push(() => moved.client.close())
+      later(() => moved.client.close())
       moved.client.send({ command: 'replay', data: { age: Date.now() - left } })
       await eventually(
         () => moved.frames.map((frame) => frame.key),

@@ -4,36 +4,32 @@
  * the shared history behind a replay, a Redis outage buffered and published on its return,
  * and start-up refusals that name the key and the cause.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RunningServer, startServer } from '../../adapters/node/server.ts'
 import { parseConfig } from '../../src/config/parse.ts'
+import { cleanups } from '../helpers/cleanups.ts'
 import { type NodePorts, nodePorts } from '../helpers/cluster.ts'
 import { startAphlictServer } from '../helpers/cluster-aphlict-server.ts'
 import { loopbackConfig, silentLogger } from '../helpers/node-target.ts'
 import { runCli, tempDir, writeConfig } from '../helpers/process.ts'
 import { RedisCluster, RedisServer, redisAvailable } from '../helpers/redis.ts'
-import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
+import { eventually, subscribedClient, type TestClient } from '../helpers/ws-client.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const later = cleanups()
 
 async function node(backplane: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const server = await startServer({
     config: parseConfig(loopbackConfig({ backplane, ...extra })),
     logger: silentLogger,
   })
-  cleanups.push(() => server.close(1000))
+  later(() => server.close(1000))
   return server
 }
 
 async function subscribed(server: RunningServer, ids: string[], path = '/'): Promise<TestClient> {
-  const client = await connect(`${server.url('client')}${path}`)
-  cleanups.push(() => client.close())
-  client.send({ command: 'subscribe', data: ids })
-  await client.ping()
+  const client = await subscribedClient(`${server.url('client')}${path}`, ids)
+  later(() => client.close())
   return client
 }
 
@@ -176,7 +172,7 @@ describe.skipIf(!redisAvailable())(
   () => {
     it('mixes with relay peers: each node delivers every message once, wherever it was posted', async () => {
       const redis = await RedisServer.start()
-      cleanups.push(() => redis.dispose())
+      later(() => redis.dispose())
       const [px, pa, pb] = (await nodePorts(3)) as [NodePorts, NodePorts, NodePorts]
       const servers = (ports: NodePorts) => [
         { type: 'client', port: ports.client, listen: '127.0.0.1' },
@@ -189,7 +185,7 @@ describe.skipIf(!redisAvailable())(
       })
       const start = async (config: Record<string, unknown>) => {
         const server = await startServer({ config: parseConfig(config), logger: silentLogger })
-        cleanups.push(() => server.close(1000))
+        later(() => server.close(1000))
         return server
       }
       const backplane = { type: 'redis', url: redis.url, prefix: 'mixed:' }
@@ -199,7 +195,7 @@ describe.skipIf(!redisAvailable())(
         `http://127.0.0.1:${pa.admin}`,
         `http://127.0.0.1:${pb.admin}`,
       ])
-      cleanups.push(() => x.close())
+      later(() => x.close())
       const a = await start({ servers: servers(pa), cluster: [peer(px)], backplane })
       const b = await start({ servers: servers(pb), cluster: [peer(px)], backplane })
       const clients = await Promise.all([a, b].map((n) => subscribed(n, ['P'])))
@@ -240,7 +236,7 @@ describe.skipIf(!redisAvailable())(
 describe.skipIf(!redisAvailable())('backplane: faults', { timeout: 90_000 }, () => {
   it('keeps delivering locally while Redis is down, and publishes what it kept when it is back', async () => {
     const redis = await RedisServer.start()
-    cleanups.push(() => redis.dispose())
+    later(() => redis.dispose())
     const settings = { type: 'redis', url: redis.url, prefix: 'outage:' }
     const a = await node(settings)
     const b = await node(settings)
@@ -296,7 +292,7 @@ describe.skipIf(!redisAvailable())('backplane: faults', { timeout: 90_000 }, () 
 
   it('never makes a POST or a delivery wait for a slow Redis, and still delivers once', async () => {
     const redis = await RedisServer.start({ args: ['--enable-debug-command', 'yes'] })
-    cleanups.push(() => redis.dispose())
+    later(() => redis.dispose())
     const settings = { type: 'redis', url: redis.url, prefix: 'slow:', commandTimeout: 500 }
     const a = await node(settings)
     const b = await node(settings)
@@ -324,7 +320,7 @@ describe.skipIf(!redisAvailable())('backplane: faults', { timeout: 90_000 }, () 
 
   it('refuses to start with one line naming the key and the cause', async () => {
     const redis = await RedisServer.start()
-    cleanups.push(() => redis.dispose())
+    later(() => redis.dispose())
     // Set after start: the helper checks it is up with a plain PING.
     await redis.cli('CONFIG', 'SET', 'requirepass', 's3cret')
     const gone = await RedisServer.start()
@@ -353,7 +349,7 @@ describe.skipIf(!redisAvailable())('backplane: faults', { timeout: 90_000 }, () 
         logger: silentLogger,
       }).then(
         (server) => {
-          cleanups.push(() => server.close(1000))
+          later(() => server.close(1000))
           return new Error('started')
         },
         (failure: Error) => failure
@@ -368,7 +364,7 @@ describe.skipIf(!redisAvailable())('backplane: faults', { timeout: 90_000 }, () 
 describe.skipIf(!redisAvailable())('backplane: tidings test --connect', { timeout: 60_000 }, () => {
   it('says whether the configured backplane can be used, binding nothing', async () => {
     const redis = await RedisServer.start()
-    cleanups.push(() => redis.dispose())
+    later(() => redis.dispose())
     const dir = tempDir()
     const config = (url: string) =>
       writeConfig(dir, {

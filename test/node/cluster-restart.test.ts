@@ -3,8 +3,9 @@
  * queued for it while it was away reach its history, not the live sockets of browsers that
  * connected after those messages were posted. Real processes on loopback.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { QUEUED_HEADER } from '../../src/relay/envelope.ts'
+import { cleanups } from '../helpers/cleanups.ts'
 import {
   adminStatus,
   meshConfig,
@@ -16,27 +17,22 @@ import {
 } from '../helpers/cluster.ts'
 import { startNode } from '../helpers/node-target.ts'
 import { SILENCE_MS } from '../helpers/patience.ts'
-import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
+import { eventually, subscribedClient, type TestClient } from '../helpers/ws-client.ts'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const later = cleanups()
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function subscribed(url: string, ids: string[]): Promise<TestClient> {
-  const client = await connect(url)
-  cleanups.push(() => client.close())
-  client.send({ command: 'subscribe', data: ids })
-  await client.ping()
+  const client = await subscribedClient(url, ids)
+  later(() => client.close())
   return client
 }
 
 describe('a relay that waited in a queue', { timeout: 60_000 }, () => {
   it('goes live only to sockets that were open when it was posted, and to replay for the rest', async () => {
     const node = await startNode()
-    cleanups.push(() => node.close(1000))
+    later(() => node.close(1000))
     const url = `${node.url('client')}/`
     const before = await subscribed(url, ['P'])
     // Far enough apart that the posted time falls between the two sockets on a busy machine.
@@ -76,7 +72,7 @@ describe('a node that restarts', { timeout: 90_000 }, () => {
       meshConfig(ports[i] as (typeof ports)[number], ports, { relay, drain: { window: 0 } })
     const a = new TidingsProcess(ports[0] as (typeof ports)[number], config(0))
     let b = new TidingsProcess(ports[1] as (typeof ports)[number], config(1))
-    cleanups.push(() => a.dispose())
+    later(() => a.dispose())
     await a.start()
     await b.start()
     await b.dispose()
@@ -90,10 +86,10 @@ describe('a node that restarts', { timeout: 90_000 }, () => {
     )
 
     b = new TidingsProcess(ports[1] as (typeof ports)[number], config(1))
-    cleanups.push(() => b.dispose())
+    later(() => b.dispose())
     await b.start()
     const browser = await subscriber(b.clientUrl, ['P'])
-    cleanups.push(() => browser.client.close())
+    later(() => browser.client.close())
     await eventually(
       () => peersOf(a.adminUrl),
       (peers) => peers[1]?.state === 'up' && peers[1]?.queue === 0

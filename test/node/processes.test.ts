@@ -2,29 +2,25 @@
  * `processes`: one node served by a primary (admin port, dedup, history, relay, backplane)
  * and worker processes holding the client sockets, with real processes on loopback.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../adapters/node/server.ts'
 import { parseConfig } from '../../src/config/parse.ts'
+import { cleanups } from '../helpers/cleanups.ts'
 import { startNode } from '../helpers/node-target.ts'
 import { RedisServer, redisAvailable } from '../helpers/redis.ts'
-import { connect, eventually, type TestClient } from '../helpers/ws-client.ts'
+import { connect, eventually, subscribedClient, type TestClient } from '../helpers/ws-client.ts'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+const later = cleanups()
 
 async function start(extra: Record<string, unknown> = {}): Promise<RunningServer> {
   const server = await startNode({ extra: { processes: 2, ...extra } })
-  cleanups.push(() => server.close(1000))
+  later(() => server.close(1000))
   return server
 }
 
 async function subscribed(server: RunningServer, ids: string[], path = '/'): Promise<TestClient> {
-  const client = await connect(`${server.url('client')}${path}`)
-  cleanups.push(() => client.close())
-  client.send({ command: 'subscribe', data: ids })
-  await client.ping()
+  const client = await subscribedClient(`${server.url('client')}${path}`, ids)
+  later(() => client.close())
   return client
 }
 
@@ -107,7 +103,7 @@ describe('processes: 2', { timeout: 60_000 }, () => {
     expect(report.applied).toContain('limits.subscriptionsPerConnection')
     for (let i = 0; i < 2; i++) {
       const client = await connect(`${server.url('client')}/`)
-      cleanups.push(() => client.close())
+      later(() => client.close())
       client.send({ command: 'subscribe', data: ['A', 'B'] })
       expect((await client.closed).code).toBe(1008)
     }
@@ -117,7 +113,7 @@ describe('processes: 2', { timeout: 60_000 }, () => {
     'meets other nodes on the backplane once per node, for sockets on any worker',
     async () => {
       const redis = await RedisServer.start()
-      cleanups.push(() => redis.dispose())
+      later(() => redis.dispose())
       const backplane = { type: 'redis', url: redis.url, routing: 'subscriber' }
       const a = await start({ backplane })
       const b = await start({ backplane })
