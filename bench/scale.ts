@@ -37,6 +37,7 @@ import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
+import { resolve as resolvePath } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
@@ -49,7 +50,12 @@ import {
 } from '../test/helpers/cluster.ts'
 import { RedisServer } from '../test/helpers/redis.ts'
 
+/** Run as the script (not imported by another bench for its helpers below). */
+const isMain =
+  process.argv[1] !== undefined && resolvePath(process.argv[1]) === import.meta.filename
+
 const { values } = parseArgs({
+  args: isMain ? undefined : [],
   options: {
     nodes: { type: 'string', default: '2,4,8' },
     rates: { type: 'string', default: '100,1000' },
@@ -84,15 +90,15 @@ const GRACE_MS = 250
 /** After a setup's last run: a settle, then the window its idle CPU is read over. */
 const IDLE_SETTLE_MS = 1000
 const IDLE_MS = 2000
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits
 
 // --- /proc ------------------------------------------------------------------------------------
 
 /** User + system CPU µs a process has used so far (0 if it is gone). */
-function cpuMicros(pid: number | undefined): number {
+export function cpuMicros(pid: number | undefined): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
     return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK
@@ -101,7 +107,7 @@ function cpuMicros(pid: number | undefined): number {
   }
 }
 
-function rssMb(pid: number | undefined): number {
+export function rssMb(pid: number | undefined): number {
   try {
     const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return Number(match?.[1] ?? 0) / 1024
@@ -370,7 +376,7 @@ function body(key: string, target: number): string {
   })
 }
 
-async function post(pool: Pool, text: string): Promise<boolean> {
+export async function post(pool: Pool, text: string): Promise<boolean> {
   try {
     const response = await pool.request({
       method: 'POST',
@@ -440,7 +446,7 @@ async function drive(setup: Setup, rate: number, seconds: number): Promise<Drive
 
 // --- results ----------------------------------------------------------------------------------
 
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number
 }
@@ -630,7 +636,7 @@ async function disposeAll(): Promise<void> {
 }
 
 let stopping = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const signal of isMain ? (['SIGINT', 'SIGTERM'] as const) : []) {
   process.once(signal, async () => {
     console.error(`${signal}: stopping every process`)
     stopping = true
@@ -695,4 +701,4 @@ async function main(): Promise<void> {
   process.exit(failures.length > 0 ? 1 : 0)
 }
 
-await main()
+if (isMain) await main()
