@@ -1,5 +1,3 @@
-import { execFileSync } from 'node:child_process'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { StartupError } from '../../adapters/node/listen.ts'
@@ -7,35 +5,8 @@ import { startServer } from '../../adapters/node/server.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { silentLogger, startNode } from '../helpers/node-target.ts'
 import { tempDir } from '../helpers/process.ts'
+import { selfSignedCert } from '../helpers/tls.ts'
 import { connect, eventually } from '../helpers/ws-client.ts'
-
-function selfSignedCert(dir: string): { key: string; cert: string } {
-  const key = join(dir, 'key.pem')
-  const cert = join(dir, 'cert.pem')
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-    ],
-    {
-      stdio: 'ignore',
-      timeout: 15_000,
-    }
-  )
-  return { key, cert }
-}
 
 describe('Node server', { timeout: 20_000 }, () => {
   it('closes every client socket with 1001 on close()', async () => {
@@ -48,29 +19,34 @@ describe('Node server', { timeout: 20_000 }, () => {
     for (const client of clients) expect((await client.closed).code).toBe(1001)
   })
 
-  it('serves WebSocket clients over TLS when ssl.key and ssl.cert are set', async () => {
-    const { key, cert } = selfSignedCert(tempDir())
-    const config = parseConfig({
-      servers: [
-        { type: 'client', port: 0, listen: '127.0.0.1', 'ssl.key': key, 'ssl.cert': cert },
-        { type: 'admin', port: 0, listen: '127.0.0.1' },
-      ],
-    })
-    const server = await startServer({ config, logger: silentLogger })
-    try {
-      expect(server.url('client')).toMatch(/^wss:/)
-      const ws = new WebSocket(`${server.url('client')}/`, { rejectUnauthorized: false })
-      const pong = await new Promise<string>((resolve, reject) => {
-        ws.once('error', reject)
-        ws.once('open', () => ws.send('{"command":"ping","data":null}'))
-        ws.once('message', (data) => resolve(data.toString()))
+  it.each([1, 2])(
+    'serves WebSocket clients over TLS when ssl.key and ssl.cert are set (processes: %i)',
+    async (processes) => {
+      const { key, cert } = selfSignedCert(tempDir())
+      const config = parseConfig({
+        servers: [
+          { type: 'client', port: 0, listen: '127.0.0.1', 'ssl.key': key, 'ssl.cert': cert },
+          { type: 'admin', port: 0, listen: '127.0.0.1' },
+        ],
+        // With workers, the primary accepts the raw TCP connection and a worker does the TLS.
+        processes,
       })
-      expect(pong).toBe('{"type":"pong"}')
-      ws.close()
-    } finally {
-      await server.close(1000)
+      const server = await startServer({ config, logger: silentLogger })
+      try {
+        expect(server.url('client')).toMatch(/^wss:/)
+        const ws = new WebSocket(`${server.url('client')}/`, { rejectUnauthorized: false })
+        const pong = await new Promise<string>((resolve, reject) => {
+          ws.once('error', reject)
+          ws.once('open', () => ws.send('{"command":"ping","data":null}'))
+          ws.once('message', (data) => resolve(data.toString()))
+        })
+        expect(pong).toBe('{"type":"pong"}')
+        ws.close()
+      } finally {
+        await server.close(1000)
+      }
     }
-  })
+  )
 
   it('refuses to start with a clear StartupError when an SSL file is missing', async () => {
     const config = parseConfig({
