@@ -1135,9 +1135,11 @@ const isMain =
 if (process.env[FLEET_ENV] !== undefined) fleetChild()
 else if (isMain) {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+    process.once(signal, async () => {
       console.error(`${signal}: stopping every process`)
       killEverything()
+      // dispose() also removes each server's temp dir (bounded: never hang on the way out).
+      await Promise.race([Promise.all([...servers].map((node) => node.dispose())), sleep(3000)])
       process.exit(130)
     })
   }

@@ -446,7 +446,7 @@ async function drive(setup: Setup, rate: number, seconds: number): Promise<Drive
 
 // --- results ----------------------------------------------------------------------------------
 
-export function percentile(sorted: number[], p: number): number {
+function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number
 }

@@ -103,7 +103,7 @@ describe('the installed package', { timeout: 120_000 }, () => {
     expect(readdirSync(join(project, 'node_modules'))).not.toContain('tsx')
   })
 
-  it('starts a node that delivers a posted message to `tidings listen`', async () => {
+  it('starts a node (a primary and two workers) that delivers a posted message to `tidings listen`', async () => {
     const [client, admin] = [await freePort(), await freePort()]
     const config = join(project, 'listen.json')
     writeFileSync(
@@ -113,6 +113,8 @@ describe('the installed package', { timeout: 120_000 }, () => {
           { type: 'client', port: client, listen: '127.0.0.1' },
           { type: 'admin', port: admin, listen: '127.0.0.1' },
         ],
+        // Workers start from the installed package's own bin/ and dist/.
+        processes: 2,
       })
     )
     const bin = join(project, 'node_modules/tidings/bin/tidings.js')
