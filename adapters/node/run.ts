@@ -48,7 +48,7 @@ export async function run(
   process.on('SIGHUP', onHangup)
   let server: RunningServer
   try {
-    server = await startServer({ config: options.config, logger })
+    server = await startServer({ config: options.config, logger, inheritSockets: true })
     running = server
   } catch (error) {
     process.off('SIGHUP', onHangup)

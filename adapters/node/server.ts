@@ -31,6 +31,12 @@ export interface NodeServerOptions {
   fingerprint?: string
   /** How relays reach `cluster` peers; undici pools by default. */
   peerTransport?: PeerTransport
+  /**
+   * Take listening sockets this process was started with (a restart's TIDINGS_LISTEN_FDS,
+   * systemd's LISTEN_FDS) instead of binding. The `tidings` command does; a program that
+   * embeds tidings (tidings/node) keeps its own descriptors to itself unless it asks.
+   */
+  inheritSockets?: boolean
 }
 
 export interface BoundServer {
@@ -82,6 +88,8 @@ export function processCount(processes: Config['processes']): number {
 
 export async function startServer(options: NodeServerOptions): Promise<RunningServer> {
   const { config, logger } = options
+  // Read (and cleared from the environment) first, before any child process is started.
+  const fds = options.inheritSockets ? inheritedFds(config.servers.length) : undefined
   const runtime = new RuntimeMetrics()
   // undici loads only for a node with peers: it is most of the start-up time otherwise.
   const transport =
@@ -161,7 +169,7 @@ export async function startServer(options: NodeServerOptions): Promise<RunningSe
   logger.log(`Starting servers (service PID ${process.pid}).`)
   let addresses: AddressInfo[]
   try {
-    addresses = await bindAll(entries, inheritedFds(entries.length))
+    addresses = await bindAll(entries, fds)
   } catch (error) {
     // Nothing stays open behind a failed start: workers and broker connections included.
     await pool?.close(0)
