@@ -7,9 +7,9 @@
  * The successor writes the pidfile.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { outboundFromBytes } from '../../src/hub/outbound.ts'
 import type { Logger, Outbound } from '../../src/ports.ts'
 import type { Mirror } from '../../src/tidings.ts'
+import { type Mirrored, mirrored, unmirrored } from './ipc.ts'
 import { HANDOVER_FDS } from './listen.ts'
 import type { RunningServer } from './server.ts'
 import { workerEntry } from './worker-entry.ts'
@@ -20,14 +20,7 @@ const SUCCESSOR = 'TIDINGS_HANDOVER'
 const READY_MS = 30_000
 
 /** A message the successor delivered, for the predecessor's remaining sockets. */
-interface Handed {
-  t: 'handover-message'
-  instance: string
-  subscribers: string[]
-  bytes: Uint8Array
-  postedAt: number | undefined
-  id: string | undefined
-}
+type Handed = { t: 'handover-message' } & Mirrored
 
 export interface HandoverOptions {
   server: RunningServer
@@ -100,15 +93,8 @@ export async function handOver(options: HandoverOptions): Promise<boolean> {
   const { tidings } = server.node
   successor.on('message', (message: Handed) => {
     if (message?.t !== 'handover-message') return
-    tidings.deliverMirrored(
-      message.instance,
-      message.subscribers,
-      outboundFromBytes(message.bytes),
-      {
-        postedAt: message.postedAt,
-        id: message.id,
-      }
-    )
+    const { message: outbound, extras } = unmirrored(message)
+    tidings.deliverMirrored(message.instance, message.subscribers, outbound, extras)
   })
   await server.drain()
   successor.disconnect()
@@ -130,11 +116,7 @@ export function followPredecessor(server: RunningServer): void {
       if (!process.connected) return
       const handed: Handed = {
         t: 'handover-message',
-        instance,
-        subscribers: [...subscribers],
-        bytes: message.bytes,
-        postedAt: extras.postedAt,
-        id: extras.id,
+        ...mirrored(instance, subscribers, message, extras),
       }
       process.send?.(handed)
     },

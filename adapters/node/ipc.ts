@@ -4,8 +4,47 @@
  * travels as the handle of a `socket` message.
  */
 import type { Config } from '../../src/config/schema.ts'
+import type { PublishExtras } from '../../src/hub/hub.ts'
+import { outboundFromBytes } from '../../src/hub/outbound.ts'
 import type { InterestChange } from '../../src/node/node.ts'
 import type { WorkerReport } from '../../src/node/workers.ts'
+import type { Outbound } from '../../src/ports.ts'
+
+/**
+ * A message one process delivered, for the sockets another process holds: the primary's to
+ * its workers, a restarted node's to its predecessor while that drains.
+ */
+export interface Mirrored {
+  instance: string
+  subscribers: string[]
+  bytes: Uint8Array
+  postedAt: number | undefined
+  id: string | undefined
+}
+
+/** The delivery a mirror was handed, as it crosses the IPC channel. */
+export function mirrored(
+  instance: string,
+  subscribers: readonly string[],
+  message: Outbound,
+  extras: PublishExtras
+): Mirrored {
+  return {
+    instance,
+    subscribers: [...subscribers],
+    bytes: message.bytes,
+    postedAt: extras.postedAt,
+    id: extras.id,
+  }
+}
+
+/** The other side: the outbound message and its extras, rebuilt. */
+export function unmirrored(message: Mirrored): { message: Outbound; extras: PublishExtras } {
+  return {
+    message: outboundFromBytes(message.bytes),
+    extras: { postedAt: message.postedAt, id: message.id },
+  }
+}
 
 /** Primary → worker. */
 export type ToWorker =
@@ -14,14 +53,7 @@ export type ToWorker =
   /** A client connection accepted by the primary for the `server`-th configured server. */
   | { t: 'socket'; server: number }
   /** A message to deliver and keep, as the primary delivered it. */
-  | {
-      t: 'message'
-      instance: string
-      subscribers: string[]
-      bytes: Uint8Array
-      postedAt: number | undefined
-      id: string | undefined
-    }
+  | ({ t: 'message' } & Mirrored)
   | { t: 'report'; request: number }
   | { t: 'reload'; config: Config }
   /** The answer to a worker's `replay`: messages to send, or none (serve it locally). */

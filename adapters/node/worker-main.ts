@@ -17,7 +17,7 @@ import { workerReport } from '../../src/node/workers.ts'
 import type { Outbound } from '../../src/ports.ts'
 import { createClientPort } from './client-port.ts'
 import { descriptorCeiling } from './descriptors.ts'
-import type { ToPrimary, ToWorker } from './ipc.ts'
+import { type ToPrimary, type ToWorker, unmirrored } from './ipc.ts'
 import { Lifecycle } from './lifecycle.ts'
 import { createEntryServer } from './listen.ts'
 import { NodeLogger } from './logger.ts'
@@ -146,14 +146,11 @@ export async function runWorker(): Promise<number> {
           handle.resume()
           return
         }
-        case 'message':
-          node.tidings.hub.publish(
-            message.instance,
-            message.subscribers,
-            outboundFromBytes(message.bytes),
-            { postedAt: message.postedAt, id: message.id }
-          )
+        case 'message': {
+          const { message: outbound, extras } = unmirrored(message)
+          node.tidings.hub.publish(message.instance, message.subscribers, outbound, extras)
           return
+        }
         case 'replayed':
           history.answered(message.request, message.messages)
           return

@@ -14,7 +14,7 @@ import type { TidingsNode } from '../../src/node/node.ts'
 import type { WorkerReport } from '../../src/node/workers.ts'
 import type { Logger, Outbound } from '../../src/ports.ts'
 import type { Mirror } from '../../src/tidings.ts'
-import type { ToPrimary, ToWorker } from './ipc.ts'
+import { mirrored, type ToPrimary, type ToWorker } from './ipc.ts'
 import type { SocketHolders } from './lifecycle.ts'
 import { workerEntry } from './worker-entry.ts'
 
@@ -197,14 +197,7 @@ export class WorkerPool implements Mirror, SocketHolders {
     message: Outbound,
     extras: PublishExtras
   ): void {
-    const payload: ToWorker = {
-      t: 'message',
-      instance,
-      subscribers: [...subscribers],
-      bytes: message.bytes,
-      postedAt: extras.postedAt,
-      id: extras.id,
-    }
+    const payload: ToWorker = { t: 'message', ...mirrored(instance, subscribers, message, extras) }
     for (const worker of this.#workers) if (worker.ready) this.#send(worker, payload)
   }
 
