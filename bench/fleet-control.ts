@@ -1,61 +1,14 @@
 /** Spawning the client-fleet shards (bench/fleet.ts) and talking to them over IPC. */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Histogram } from './histogram.ts'
 import type { FleetCommand, FleetReport } from './protocol.ts'
+import { RpcChild } from './rpc.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
-class Shard {
-  #next = 1
-  readonly #waiting = new Map<
-    number,
-    { resolve(value: unknown): void; reject(error: Error): void }
-  >()
-  readonly exited: Promise<void>
-
-  constructor(
-    readonly index: number,
-    readonly child: ChildProcess
-  ) {
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()))
-    child.on('message', (message: { id?: number; result?: unknown; error?: string }) => {
-      if (typeof message.id !== 'number') return
-      const waiter = this.#waiting.get(message.id)
-      this.#waiting.delete(message.id)
-      if (message.error !== undefined) waiter?.reject(new Error(message.error))
-      else waiter?.resolve(message.result)
-    })
-    child.once('exit', (code, signal) => {
-      for (const waiter of this.#waiting.values()) {
-        waiter.reject(new Error(`fleet shard ${index} exited (${code ?? signal})`))
-      }
-      this.#waiting.clear()
-    })
-  }
-
-  call<T>(command: FleetCommand, timeoutMs = 120_000): Promise<T> {
-    const id = this.#next++
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id)
-        reject(new Error(`fleet shard ${this.index}: "${command.cmd}" timed out`))
-      }, timeoutMs)
-      this.#waiting.set(id, {
-        resolve: (value) => {
-          clearTimeout(timer)
-          resolve(value as T)
-        },
-        reject: (error) => {
-          clearTimeout(timer)
-          reject(error)
-        },
-      })
-      this.child.send({ id, command })
-    })
-  }
-}
+type Shard = RpcChild<FleetCommand>
 
 export interface FleetTotals {
   received: number
@@ -88,22 +41,9 @@ export class Fleet {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         env: { ...process.env, BENCH_SHARD: String(index), BENCH_MAX_MS: String(maxMs) },
       })
-      return new Shard(index, child)
+      return new RpcChild<FleetCommand>(`fleet shard ${index}`, child)
     })
-    await Promise.all(
-      shards.map(
-        (shard) =>
-          new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error('fleet shard did not start')), 30_000)
-            shard.child.on('message', (message: { ready?: boolean }) => {
-              if (message.ready) {
-                clearTimeout(timer)
-                resolve()
-              }
-            })
-          })
-      )
-    )
+    await Promise.all(shards.map((shard) => shard.ready))
     return new Fleet(shards)
   }
 

@@ -10,6 +10,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { Histogram } from './histogram.ts'
 import type { FleetCommand, FleetReport } from './protocol.ts'
+import { serveRpc } from './rpc.ts'
 
 const shard = Number(process.env.BENCH_SHARD ?? 0)
 const maxMs = Number(process.env.BENCH_MAX_MS ?? 600_000)
@@ -292,10 +293,4 @@ async function handle(command: FleetCommand): Promise<unknown> {
   }
 }
 
-process.on('message', (message: { id: number; command: FleetCommand }) => {
-  handle(message.command).then(
-    (result) => process.send?.({ id: message.id, result }),
-    (error: unknown) => process.send?.({ id: message.id, error: String(error) })
-  )
-})
-process.send?.({ ready: true })
+serveRpc(handle)

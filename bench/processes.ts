@@ -54,6 +54,7 @@ import WebSocket from 'ws'
 import { meshConfig, nodePorts, TidingsProcess } from '../test/helpers/cluster.ts'
 import { Histogram, type SparseHistogram } from './histogram.ts'
 import { clockMicros } from './publisher.ts'
+import { RpcChild, serveRpc } from './rpc.ts'
 import { CLK_TCK, cpuMicros, post, round, rssMb, sleep } from './scale.ts'
 
 const FLEET_ENV = 'TIDINGS_BENCH_FLEET'
@@ -330,84 +331,21 @@ function fleetChild(): void {
     }
   }
 
-  process.on('message', (message: { id: number; command: FleetCommand }) => {
-    handle(message.command).then(
-      (result) => process.send?.({ id: message.id, result }),
-      (error: unknown) => process.send?.({ id: message.id, error: String(error) })
-    )
-  })
-  process.send?.({ ready: true })
+  serveRpc(handle)
 }
 
 // --- the fleet, from the parent ---------------------------------------------------------------
 
-class FleetShard {
-  #next = 1
-  readonly #waiting = new Map<number, { resolve(value: unknown): void; reject(e: Error): void }>()
-  readonly child: ChildProcess
-  readonly ready: Promise<void>
+type FleetShard = RpcChild<FleetCommand>
 
-  constructor(
-    readonly index: number,
-    maxMs: number
-  ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, [FLEET_ENV]: String(index), TIDINGS_BENCH_MAX_MS: String(maxMs) },
-    })
-    children.add(this.child)
-    this.child.once('exit', () => children.delete(this.child))
-    this.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`fleet shard ${index} did not start`)),
-        30_000
-      )
-      this.child.on(
-        'message',
-        (message: { ready?: boolean; id?: number; result?: unknown; error?: string }) => {
-          if (message.ready) {
-            clearTimeout(timer)
-            resolve()
-            return
-          }
-          if (typeof message.id !== 'number') return
-          const waiter = this.#waiting.get(message.id)
-          this.#waiting.delete(message.id)
-          if (message.error !== undefined) waiter?.reject(new Error(message.error))
-          else waiter?.resolve(message.result)
-        }
-      )
-      this.child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        reject(new Error(`fleet shard ${index} exited (${code ?? signal})`))
-        for (const waiter of this.#waiting.values()) {
-          waiter.reject(new Error(`fleet shard ${index} exited (${code ?? signal})`))
-        }
-        this.#waiting.clear()
-      })
-    })
-  }
-
-  call<T>(command: FleetCommand, timeoutMs = 300_000): Promise<T> {
-    const id = this.#next++
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id)
-        reject(new Error(`fleet shard ${this.index}: "${command.cmd}" timed out`))
-      }, timeoutMs)
-      this.#waiting.set(id, {
-        resolve: (value) => {
-          clearTimeout(timer)
-          resolve(value as T)
-        },
-        reject: (error) => {
-          clearTimeout(timer)
-          reject(error)
-        },
-      })
-      this.child.send({ id, command })
-    })
-  }
+function startShard(index: number, maxMs: number): FleetShard {
+  const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [FLEET_ENV]: String(index), TIDINGS_BENCH_MAX_MS: String(maxMs) },
+  })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return new RpcChild<FleetCommand>(`fleet shard ${index}`, child, 300_000)
 }
 
 class Fleet {
@@ -419,7 +357,7 @@ class Fleet {
   private constructor(readonly shards: FleetShard[]) {}
 
   static async start(count: number, maxMs: number): Promise<Fleet> {
-    const shards = Array.from({ length: count }, (_, i) => new FleetShard(i, maxMs))
+    const shards = Array.from({ length: count }, (_, i) => startShard(i, maxMs))
     const fleet = new Fleet(shards)
     await Promise.all(shards.map((shard) => shard.ready))
     return fleet

@@ -40,6 +40,7 @@ import WebSocket from 'ws'
 import { createClient, type WebSocketConstructor } from '../clients/browser.ts'
 import { BIN, fixedPortConfig, runCli, tempDir } from '../test/helpers/process.ts'
 import { processTree } from './processes.ts'
+import { RpcChild, serveRpc } from './rpc.ts'
 import { post, round, sleep } from './scale.ts'
 
 const BROWSERS_ENV = 'TIDINGS_BENCH_BROWSERS'
@@ -211,13 +212,7 @@ function browserShard(): void {
     }
   }
 
-  process.on('message', (message: { id: number; command: BrowserCommand }) => {
-    handle(message.command).then(
-      (result) => process.send?.({ id: message.id, result }),
-      (error: unknown) => process.send?.({ id: message.id, error: String(error) })
-    )
-  })
-  process.send?.({ ready: true })
+  serveRpc(handle)
 }
 
 // --- the parent -------------------------------------------------------------------------------
@@ -277,66 +272,16 @@ function readPid(path: string): number | undefined {
   }
 }
 
-class Shard {
-  #next = 1
-  readonly #waiting = new Map<number, { resolve(value: unknown): void; reject(e: Error): void }>()
-  readonly child: ChildProcess
-  readonly ready: Promise<void>
+type Shard = RpcChild<BrowserCommand>
 
-  constructor(readonly index: number) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, [BROWSERS_ENV]: String(index) },
-    })
-    children.add(this.child)
-    this.child.once('exit', () => children.delete(this.child))
-    this.ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`shard ${index} did not start`)), 30_000)
-      this.child.on(
-        'message',
-        (message: { ready?: boolean; id?: number; result?: unknown; error?: string }) => {
-          if (message.ready) {
-            clearTimeout(timer)
-            resolve()
-            return
-          }
-          if (typeof message.id !== 'number') return
-          const waiter = this.#waiting.get(message.id)
-          this.#waiting.delete(message.id)
-          if (message.error !== undefined) waiter?.reject(new Error(message.error))
-          else waiter?.resolve(message.result)
-        }
-      )
-      this.child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        const error = new Error(`shard ${index} exited (${code ?? signal})`)
-        reject(error)
-        for (const waiter of this.#waiting.values()) waiter.reject(error)
-        this.#waiting.clear()
-      })
-    })
-  }
-
-  call<T>(command: BrowserCommand, timeoutMs = 120_000): Promise<T> {
-    const id = this.#next++
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id)
-        reject(new Error(`shard ${this.index}: "${command.cmd}" timed out`))
-      }, timeoutMs)
-      this.#waiting.set(id, {
-        resolve: (value) => {
-          clearTimeout(timer)
-          resolve(value as T)
-        },
-        reject: (error) => {
-          clearTimeout(timer)
-          reject(error)
-        },
-      })
-      this.child.send({ id, command })
-    })
-  }
+function startShard(index: number): Shard {
+  const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, [BROWSERS_ENV]: String(index) },
+  })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return new RpcChild<BrowserCommand>(`shard ${index}`, child)
 }
 
 function parse() {
@@ -504,7 +449,7 @@ async function runOnce(options: Options, processes: number | 'auto'): Promise<Ro
     remember(oldPid)
     const url = `ws://127.0.0.1:${client}/`
 
-    for (let s = 0; s < options.shards; s++) shards.push(new Shard(s))
+    for (let s = 0; s < options.shards; s++) shards.push(startShard(s))
     await Promise.all(shards.map((shard) => shard.ready))
     const per = Math.ceil(options.clients / shards.length)
     const addresses = Math.max(1, Math.ceil(options.clients / 500))
