@@ -3,7 +3,7 @@
  * `tidings run` on 127.0.0.1 (the daemon's 256 MB heap cap, a bystander pinging throughout),
  * with what each one measured. Exit 0 when every class is contained, 1 otherwise.
  *
- *   npm run attacks -- [--only upgrade,ids,bytes,replay,forged,deep,instances,idle,capacity,auth]
+ *   npm run attacks -- [--only upgrade,ids,bytes,replay,replay-workers,forged,deep,instances,idle,capacity,auth]
  *
  * The attacks themselves are in scripts/hardening/attacks.ts; test/node/hostile.test.ts runs
  * smaller versions of them in `npm test`.
@@ -73,6 +73,20 @@ const RUNNERS: Record<string, [string, Runner]> = {
         name: '',
         figures: `history ~${m.historyMiB.toFixed(0)} MiB; ${m.replays} replays in one write: RSS peak +${m.rssPeakMiB.toFixed(0)} MiB; attacker ${close(m.close)}${tail(m)}`,
         contained: m.alive && m.rssPeakMiB < 64 && m.close?.code === 4008,
+      }
+    },
+  ],
+  'replay-workers': [
+    'Replays over many turns from non-reading sockets, processes: 2',
+    async () => {
+      const m = await attack.replayTurns()
+      return {
+        name: '',
+        figures: `history ~${m.historyMiB.toFixed(0)} MiB; ${m.attackers} sockets asking every 5 ms for ${m.seconds} s: RSS peak +${m.rssPeakMiB.toFixed(0)} MiB over primary and workers, ${m.cpuMs.toFixed(0)} ms CPU; ${m.closed4008} closed 4008${tail(m)}`,
+        // Each socket may cost its output budget a few times over (the primary's copy, the
+        // worker's, the socket's), never the history once per ask.
+        contained:
+          m.alive && m.rssPeakMiB < m.attackers * m.budgetMiB * 4 && m.closed4008 === m.attackers,
       }
     },
   ],

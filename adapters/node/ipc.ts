@@ -76,5 +76,7 @@ export type ToPrimary =
       subscribers: string[]
       since: number
       requestedAt: number
+      /** Bytes the socket can take now: the answer stops at the first message past them. */
+      room: number
     }
   | { t: 'drained' }

@@ -42,8 +42,13 @@ class PrimaryHistory implements SharedHistory {
   #request = 0
   readonly #waiting = new Map<number, (messages: Outbound[] | undefined) => void>()
 
+  /** `budget`: the output one socket may have waiting (`limits.slowConsumerBytes`), live. */
+  constructor(private readonly budget: () => number) {}
+
   replay(connection: Connection, since: number, requestedAt: number) {
     const request = ++this.#request
+    // The primary sends no more than the socket could take now: what its budget leaves.
+    const room = Math.max(0, this.budget() - connection.socket.pending)
     return new Promise<readonly Outbound[] | undefined>((resolve) => {
       this.#waiting.set(request, resolve)
       send({
@@ -53,6 +58,7 @@ class PrimaryHistory implements SharedHistory {
         subscribers: [...connection.subs],
         since,
         requestedAt,
+        room,
       })
     })
   }
@@ -94,7 +100,7 @@ export async function runWorker(): Promise<number> {
       summary: () => runtime.summary(),
     },
   })
-  const history = new PrimaryHistory()
+  const history = new PrimaryHistory(() => node.config.limits.slowConsumerBytes)
   node.tidings.hub.useSharedHistory(history)
   if (init.follow) {
     node.events.on('connected', ({ connection }) =>

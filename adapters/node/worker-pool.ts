@@ -10,6 +10,7 @@ import type { Socket } from 'node:net'
 import type { Config } from '../../src/config/schema.ts'
 import type { Connection } from '../../src/hub/connection.ts'
 import type { PublishExtras } from '../../src/hub/hub.ts'
+import { withinRoom } from '../../src/hub/output-budget.ts'
 import type { TidingsNode } from '../../src/node/node.ts'
 import type { WorkerReport } from '../../src/node/workers.ts'
 import type { Logger, Outbound } from '../../src/ports.ts'
@@ -33,6 +34,10 @@ interface Worker {
   /** Consecutive quick deaths, for the respawn back-off. */
   deaths: number
   startedAt: number
+  /** Times its process was replaced. */
+  restarts: number
+  /** Bytes of history sent to it for its sockets' replays. */
+  replayBytes: number
 }
 
 export interface WorkerPoolOptions {
@@ -50,8 +55,6 @@ export class WorkerPool implements Mirror, SocketHolders {
   #request = 0
   readonly #pending = new Map<number, (report: WorkerReport) => void>()
   #stopping = false
-  /** Workers replaced after they died. */
-  restarts = 0
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options
@@ -69,7 +72,15 @@ export class WorkerPool implements Mirror, SocketHolders {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv: process.execArgv,
     })
-    const worker: Worker = previous ?? { id, child, ready: false, deaths: 0, startedAt: 0 }
+    const worker: Worker = previous ?? {
+      id,
+      child,
+      ready: false,
+      deaths: 0,
+      startedAt: 0,
+      restarts: 0,
+      replayBytes: 0,
+    }
     worker.child = child
     worker.ready = false
     worker.startedAt = Date.now()
@@ -135,44 +146,56 @@ export class WorkerPool implements Mirror, SocketHolders {
     )
     setTimeout(() => {
       if (this.#stopping) return
-      this.restarts++
+      worker.restarts++
       this.#spawn(worker.id, worker).catch((error: Error) =>
         this.#options.logger.warn(`Worker ${worker.id} could not be replaced: ${error.message}`)
       )
     }, delay).unref()
   }
 
-  /** A worker's replay: this node's history (or its backplane's) for the worker's socket. */
+  /**
+   * A worker's replay: this node's history (or its backplane's) for the worker's socket, no
+   * more than the socket has room for. Always answered, so the socket may ask again.
+   */
   async #replay(worker: Worker, request: Extract<ToPrimary, { t: 'replay' }>): Promise<void> {
-    const { node } = this.#options
-    const { hub } = node.tidings
     let messages: readonly Outbound[] = []
-    const instance =
-      hub.find(request.instance) ??
-      (hub.canHold(request.instance) ? hub.instance(request.instance) : undefined)
-    if (instance) {
-      // What a connection is to the hub and the backplane, for a socket held elsewhere.
-      const subs = new Set(request.subscribers)
-      const stand = { instance, subs, open: true } as unknown as Connection
-      const shared = node.backplane?.replay(stand, request.since, request.requestedAt)
-      const fromShared = shared ? await shared.catch(() => undefined) : undefined
-      if (fromShared) {
-        messages = fromShared
-      } else {
-        instance.history.trim(Date.now())
-        const local: Outbound[] = []
-        for (const entry of instance.history.since(request.since)) {
-          if (entry.at > request.requestedAt) break
-          if (entry.subscribers.some((id) => subs.has(id))) local.push(entry.message)
-        }
-        messages = local
-      }
+    try {
+      messages = withinRoom(await this.#history(request), request.room)
+    } catch (error) {
+      this.#options.logger.warn(
+        `A replay for worker ${worker.id} failed: ${(error as Error).message}`
+      )
     }
+    let bytes = 0
+    for (const message of messages) bytes += message.bytes.byteLength
+    worker.replayBytes += bytes
     this.#send(worker, {
       t: 'replayed',
       request: request.request,
       messages: messages.map((message) => message.bytes),
     })
+  }
+
+  async #history(request: Extract<ToPrimary, { t: 'replay' }>): Promise<readonly Outbound[]> {
+    const { node } = this.#options
+    const { hub } = node.tidings
+    const instance =
+      hub.find(request.instance) ??
+      (hub.canHold(request.instance) ? hub.instance(request.instance) : undefined)
+    if (!instance) return []
+    // What a connection is to the hub and the backplane, for a socket held elsewhere.
+    const subs = new Set(request.subscribers)
+    const stand = { instance, subs, open: true } as unknown as Connection
+    const shared = node.backplane?.replay(stand, request.since, request.requestedAt)
+    const fromShared = shared ? await shared.catch(() => undefined) : undefined
+    if (fromShared) return fromShared
+    instance.history.trim(Date.now())
+    const local: Outbound[] = []
+    for (const entry of instance.history.since(request.since)) {
+      if (entry.at > request.requestedAt) break
+      if (entry.subscribers.some((id) => subs.has(id))) local.push(entry.message)
+    }
+    return local
   }
 
   /**
@@ -227,7 +250,7 @@ export class WorkerPool implements Mirror, SocketHolders {
             this.#pending.set(request, (report) => {
               clearTimeout(timer)
               this.#pending.delete(request)
-              resolve(report)
+              resolve({ ...report, restarts: worker.restarts, replayBytes: worker.replayBytes })
             })
             if (!this.#send(worker, { t: 'report', request })) {
               clearTimeout(timer)

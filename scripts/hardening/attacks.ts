@@ -8,6 +8,8 @@
 import { readdirSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import WebSocket from 'ws'
+import { processTree } from '../../bench/processes.ts'
+import { cpuMicros } from '../../bench/scale.ts'
 import { MB, rssOf, sleep, startTidings, type TidingsProcess } from './node.ts'
 
 const DAEMON_FLAGS = ['--max-old-space-size=256']
@@ -154,9 +156,10 @@ function bystander(ws: WebSocket, everyMs = 20): { stop(): Promise<number> } {
 async function withServer<T>(
   config: Record<string, unknown>,
   attack: (server: TidingsProcess) => Promise<T>,
-  options: { bystander?: boolean } = {}
+  options: { bystander?: boolean; probe?: boolean } = {}
 ): Promise<T & Measured> {
-  const server = await startTidings({ config, nodeFlags: DAEMON_FLAGS, probe: true })
+  const probed = options.probe ?? true
+  const server = await startTidings({ config, nodeFlags: DAEMON_FLAGS, probe: probed })
   const all = /./
   server.watch(all)
   const watcher = options.bystander === false ? undefined : await openSocket(`${server.clientUrl}/`)
@@ -303,6 +306,68 @@ export async function replayBurst(
     attacker.terminate()
     return { historyMiB: (messages * 1050) / MB, replays, rssPeakMiB: (peak - before) / MB, close }
   })
+}
+
+/**
+ * The same, on a node with worker processes, where a replay is answered by the primary's
+ * history over IPC: non-reading sockets ask again and again, each ask in a turn of its own,
+ * for `seconds`. Measured over the whole process tree (primary and workers).
+ */
+export async function replayTurns(
+  options: { messages?: number; attackers?: number; seconds?: number } = {}
+) {
+  const { messages = 150, attackers = 20, seconds = 3 } = options
+  const budget = 4 * MB
+  const config = { processes: 2, limits: { slowConsumerBytes: budget } }
+  // The memory probe answers on the primary's IPC channel only: not preloaded into workers.
+  return withServer(
+    config,
+    async (server) => {
+      const busy = 'PHID-BUSY-0000'
+      const payload = 'x'.repeat(100_000)
+      for (let i = 0; i < messages; i++) {
+        await post(server.adminUrl, JSON.stringify({ subscribers: [busy], n: i, payload }))
+      }
+      const tree = (): number[] => processTree(server.pid)
+      const rss = (): number => tree().reduce((sum, pid) => sum + rssOf(pid), 0)
+      const cpu = (): number => tree().reduce((sum, pid) => sum + cpuMicros(pid), 0)
+      const sockets = await Promise.all(
+        Array.from({ length: attackers }, async () => {
+          const ws = await openSocket(`${server.clientUrl}/`)
+          ws.send(JSON.stringify({ command: 'subscribe', data: [busy] }))
+          return ws
+        })
+      )
+      await sleep(200)
+      for (const ws of sockets) (ws as unknown as { _socket: Socket })._socket.pause()
+      const before = rss()
+      const cpuBefore = cpu()
+      let peak = before
+      const deadline = Date.now() + seconds * 1000
+      while (Date.now() < deadline) {
+        for (const ws of sockets) ws.send('{"command":"replay","data":{"age":60000}}')
+        peak = Math.max(peak, rss())
+        await sleep(5)
+      }
+      await sleep(1000)
+      peak = Math.max(peak, rss())
+      const cpuMs = (cpu() - cpuBefore) / 1000
+      const stats = (await (await fetch(`${server.adminUrl}/stats.json`)).json()) as {
+        totals: { slowConsumerCloses: number }
+      }
+      for (const ws of sockets) ws.terminate()
+      return {
+        historyMiB: (messages * 100_000) / MB,
+        attackers,
+        seconds,
+        budgetMiB: budget / MB,
+        rssPeakMiB: (peak - before) / MB,
+        cpuMs,
+        closed4008: stats.totals.slowConsumerCloses,
+      }
+    },
+    { probe: false }
+  )
 }
 
 // --- 4. guessable origin ids ---------------------------------------------------------------

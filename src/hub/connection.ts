@@ -13,8 +13,13 @@ export class Connection {
   open = true
   /** Frames-per-second bucket (see src/client/token-bucket.ts). */
   readonly frameBucket: Bucket = newBucket()
-  /** A replay asked for this turn and not yet served (ms of history), or 0. */
+  /** A replay asked for and not yet served (ms of history), or 0. */
   replayAge = 0
+  /**
+   * A replay from the shared history is on its way: the next one waits for it, so a client
+   * has at most one outstanding (and its asks meanwhile are served as one, after it).
+   */
+  replaying = false
 
   constructor(
     readonly id: number,

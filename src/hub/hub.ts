@@ -354,15 +354,18 @@ export class Hub {
   /**
    * Asks for the caller's history since `now - age` (its own instance, its subscriptions).
    * Replays asked for in one turn are served once, at the end of the turn, at the longest
-   * age asked: a burst of them costs one replay's output.
+   * age asked: a burst of them costs one replay's output. While a replay from the shared
+   * history is on its way, further asks wait for it and are then served as one.
    */
   requestReplay(connection: Connection, age: number): void {
     if (!connection.open) return
-    if (connection.replayAge === 0) {
-      this.#replays.push(connection)
-      if (this.#replays.length === 1) this.options.scheduler.defer(() => this.#serveReplays())
-    }
+    if (connection.replayAge === 0 && !connection.replaying) this.#queueReplay(connection)
     connection.replayAge = Math.max(connection.replayAge, age, 1)
+  }
+
+  #queueReplay(connection: Connection): void {
+    this.#replays.push(connection)
+    if (this.#replays.length === 1) this.options.scheduler.defer(() => this.#serveReplays())
   }
 
   /**
@@ -378,9 +381,13 @@ export class Hub {
       this.stats.replays++
       // What this process has as of now, in case the answer is "serve it yourself".
       const local = this.#local(connection, now - age)
+      connection.replaying = true
       const serve = (messages: readonly Outbound[] | undefined): void => {
+        connection.replaying = false
         if (messages) this.stats.sharedReplays++
         this.stats.replayedMessages += this.#send(connection, messages ?? local)
+        // Asked for again while this one was on its way: served now, as one.
+        if (connection.open && connection.replayAge > 0) this.#queueReplay(connection)
       }
       // The shared history failed us: serve what this process has, as without one.
       shared.then(serve, () => serve(undefined))

@@ -10,7 +10,7 @@
  * waiting are closed (4008) until it fits. The sweep recomputes it every second too.
  */
 import type { Limits } from '../config/schema.ts'
-import type { Scheduler } from '../ports.ts'
+import type { Outbound, Scheduler } from '../ports.ts'
 import type { Connection } from './connection.ts'
 
 /** A socket with less than this waiting is draining normally and is not tracked. */
@@ -102,4 +102,19 @@ export class OutputBudget {
     this.waiting = total
     this.#estimate = total
   }
+}
+
+/**
+ * The part of `messages` that a replay may hand a socket with `room` bytes to spare: those
+ * that fit, and the first that does not (queuing that one is what closes a socket that is
+ * not reading, see OutputBudget.admit). Whoever computes a replay for a socket held
+ * elsewhere stops there: the rest could never be sent.
+ */
+export function withinRoom(messages: readonly Outbound[], room: number): readonly Outbound[] {
+  let used = 0
+  for (let i = 0; i < messages.length; i++) {
+    used += (messages[i] as Outbound).bytes.byteLength
+    if (used > room) return messages.slice(0, i + 1)
+  }
+  return messages
 }

@@ -164,6 +164,18 @@ function workerFamilies(workers: NodeStats['workers']): MetricFamily[] {
       'Deliveries written by the worker process.',
       (w) => w.deliveries
     ),
+    per(
+      'tidings_worker_restarts_total',
+      'counter',
+      'Times the worker process died and was replaced (its clients reconnect).',
+      (w) => w.restarts
+    ),
+    per(
+      'tidings_worker_replay_bytes_total',
+      'counter',
+      "Bytes of history the primary sent the worker for its clients' replays.",
+      (w) => w.replayBytes
+    ),
   ]
 }
 

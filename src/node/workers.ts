@@ -2,7 +2,7 @@
  * A node served by several processes (`processes`, Node only): one primary holds the
  * admin port, the relay, the backplane, the dedup memory and the node's history; workers
  * hold the client sockets, each a node of its own that gets every message the primary
- * delivers (a Mirror) and keeps its own copy of the history for replays. What a worker
+ * delivers (a Mirror) and asks the primary for replays (it keeps no history). What a worker
  * knows — its sockets, subscriptions and deliveries — it reports here, and the primary's
  * `/status/`, `/stats.json` and `/metrics` add it up, per worker too.
  */
@@ -33,6 +33,10 @@ export interface WorkerReport {
   connections: { held: number; handshaking: number; ceiling: number }
   outputBytes: number
   runtime: RuntimeSummary
+  /** Filled in by the primary: times this worker's process was replaced. */
+  restarts: number
+  /** Filled in by the primary: bytes of history it sent this worker for replays. */
+  replayBytes: number
 }
 
 /** A worker's report of its own node. */
@@ -69,6 +73,8 @@ export function workerReport(
     connections,
     outputBytes: tidings.hub.output.waiting,
     runtime,
+    restarts: 0,
+    replayBytes: 0,
   }
 }
 
@@ -105,6 +111,8 @@ export interface WorkerHealth {
   pid: number
   connections: number
   deliveries: number
+  restarts: number
+  replayBytes: number
   runtime: RuntimeSummary
 }
 
@@ -160,6 +168,8 @@ export function mergeWorkerStats(stats: NodeStats, reports: readonly WorkerRepor
       pid: report.pid,
       connections,
       deliveries: report.deliveries,
+      restarts: report.restarts,
+      replayBytes: report.replayBytes,
       runtime: report.runtime,
     })
   }

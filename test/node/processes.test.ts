@@ -2,6 +2,7 @@
  * `processes`: one node served by a primary (admin port, dedup, history, relay, backplane)
  * and worker processes holding the client sockets, with real processes on loopback.
  */
+import type { Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../adapters/node/server.ts'
 import { parseConfig } from '../../src/config/parse.ts'
@@ -89,6 +90,8 @@ describe('processes: 2', { timeout: 60_000 }, () => {
       (workers) => workers.length === 2 && workers.every((w) => w.pid !== victim.pid)
     )
     expect(after.map((w) => w.worker).sort()).toEqual([1, 2])
+    const metrics = await (await fetch(`${server.url('admin')}/metrics`)).text()
+    expect(metrics).toContain(`\ntidings_worker_restarts_total{worker="${victim.worker}"} 1\n`)
     const fresh = await Promise.all([1, 2].map(() => subscribed(server, ['P'])))
     await post(server, { key: 'after', subscribers: ['P'] })
     for (const client of fresh) expect((await client.next()).key).toBe('after')
@@ -107,6 +110,44 @@ describe('processes: 2', { timeout: 60_000 }, () => {
       client.send({ command: 'subscribe', data: ['A', 'B'] })
       expect((await client.closed).code).toBe(1008)
     }
+  })
+
+  it('answers a replay with no more history than the socket has room for', async () => {
+    const budget = 64 * 1024
+    const server = await start({ limits: { slowConsumerBytes: budget } })
+    const payload = 'x'.repeat(20_000)
+    for (let n = 0; n < 30; n++) await post(server, { n, payload, subscribers: ['P'] })
+    // Four clients that never read ask for the whole history (about 600 KB) again and again.
+    const attackers = await Promise.all(
+      [1, 2, 3, 4].map(async () => {
+        const client = await subscribedClient(`${server.url('client')}/`, ['P'])
+        // It never reads, so it never sees a close either.
+        later(() => client.ws.terminate())
+        return client
+      })
+    )
+    for (const attacker of attackers)
+      (attacker.ws as unknown as { _socket: Socket })._socket.pause()
+    for (let round = 0; round < 20; round++) {
+      for (const attacker of attackers) attacker.send({ command: 'replay', data: { age: 60_000 } })
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    const totals = await eventually(
+      async () => (await json(server, '/stats.json')).totals as Record<string, number>,
+      (t) => t.slowConsumerCloses === 4
+    )
+    expect(totals.replays).toBe(4)
+    // What crossed to the workers: for each socket, what fit in its budget and one message more.
+    const metrics = await (await fetch(`${server.url('admin')}/metrics`)).text()
+    const shipped = [...metrics.matchAll(/\ntidings_worker_replay_bytes_total\{[^}]*\} (\d+)/g)]
+    expect(shipped).toHaveLength(2)
+    const bytes = shipped.reduce((sum, match) => sum + Number(match[1]), 0)
+    expect(bytes).toBeGreaterThan(0)
+    expect(bytes).toBeLessThanOrEqual(4 * (budget + 20_100))
+    // The node serves everyone else as before.
+    const bystander = await subscribed(server, ['P'])
+    await post(server, { key: 'after', subscribers: ['P'] })
+    expect((await bystander.next()).key).toBe('after')
   })
 
   it.skipIf(!redisAvailable())(
