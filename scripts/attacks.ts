@@ -3,7 +3,7 @@
  * `tidings run` on 127.0.0.1 (the daemon's 256 MB heap cap, a bystander pinging throughout),
  * with what each one measured. Exit 0 when every class is contained, 1 otherwise.
  *
- *   npm run attacks -- [--only upgrade,ids,bytes,replay,replay-workers,forged,deep,instances,idle,capacity,auth]
+ *   npm run attacks -- [--only upgrade,ids,bytes,replay,replay-workers,churn,forged,deep,instances,idle,capacity,auth]
  *
  * The attacks themselves are in scripts/hardening/attacks.ts; test/node/hostile.test.ts runs
  * smaller versions of them in `npm test`.
@@ -87,6 +87,18 @@ const RUNNERS: Record<string, [string, Runner]> = {
         // worker's, the socket's), never the history once per ask.
         contained:
           m.alive && m.rssPeakMiB < m.attackers * m.budgetMiB * 4 && m.closed4008 === m.attackers,
+      }
+    },
+  ],
+  churn: [
+    'New subscriber ids, subscribed and dropped (Redis, routing: subscriber)',
+    async () => {
+      const m = await attack.idChurn()
+      return {
+        name: '',
+        figures: `${m.ids} ids in ${m.seconds} s on one socket: at most ${m.peakChannels} Redis channels, node RSS peak +${m.rssPeakMiB.toFixed(0)} MiB, Redis +${m.redisPeakMiB.toFixed(1)} MiB; attacker ${close(m.close)}${tail(m)}`,
+        // Nothing subscribed at the end but what lingers (10,000 at most).
+        contained: m.alive && m.peakChannels <= 10_000,
       }
     },
   ],

@@ -71,6 +71,8 @@ export interface BackplaneStats {
 const WINDOW = 64
 /** A socket's channels stay subscribed this long after it leaves (a page reload). */
 const LINGER_MS = 5000
+/** Channels that may linger at once; past it the longest-lingering is unsubscribed at once. */
+const LINGER_MAX = 10_000
 /** Below this a message went out as fast as publishes do: no queue time is sent. */
 const QUEUED_MIN_MS = 100
 /** Each instance's stream is trimmed by age at most this often (ms). */
@@ -154,6 +156,7 @@ export class Backplane implements Forwarder {
       scheduler: options.scheduler,
       timers: options.timers,
       lingerMs: LINGER_MS,
+      lingerMax: LINGER_MAX,
       failed: (reason) =>
         options.log.warn('backplane:subscribe', `Backplane subscribe failed: ${reason}`),
     })

@@ -1,8 +1,10 @@
 /**
  * The channels this node subscribes to, following its sockets: a channel is subscribed
  * while at least one socket needs it, and for `lingerMs` after the last one left (a page
- * reload must not cost an unsubscribe and a subscribe). Subscribes and unsubscribes asked
- * for in one turn go to the broker as one command each.
+ * reload must not cost an unsubscribe and a subscribe). At most `lingerMax` channels linger:
+ * past that the longest-lingering goes at once, so a client that subscribes to new ids and
+ * drops them again cannot make the node (and the broker) hold channels nobody needs.
+ * Subscribes and unsubscribes asked for in one turn go to the broker as one command each.
  *
  * Each channel knows since when this node has heard everything published on it (its
  * coverage): from the broker's acknowledgement of the subscription, reset when the
@@ -29,12 +31,16 @@ export interface InterestOptions {
   scheduler: Scheduler
   timers: Timers
   lingerMs: number
+  /** Channels that may linger at once. */
+  lingerMax: number
   /** A subscribe or unsubscribe failed (the broker is unreachable or slow). */
   failed(reason: string): void
 }
 
 export class Interest {
   readonly #channels = new Map<string, Channel>()
+  /** Channels no socket needs any more, longest-lingering first. */
+  readonly #lingering = new Set<string>()
   #subscribe = new Set<string>()
   #unsubscribe = new Set<string>()
   #flushing = false
@@ -56,6 +62,7 @@ export class Interest {
       if (known.linger !== undefined) {
         this.options.timers.clearTimeout(known.linger)
         known.linger = undefined
+        this.#lingering.delete(channel)
       }
       return
     }
@@ -73,12 +80,30 @@ export class Interest {
     if (known.refs > 0) return
     known.linger = this.options.timers.setTimeout(() => {
       known.linger = undefined
-      if (known.refs > 0 || this.#channels.get(channel) !== known) return
-      this.#channels.delete(channel)
-      this.#subscribe.delete(channel)
-      this.#unsubscribe.add(channel)
-      this.#schedule()
+      this.#release(channel, known)
     }, this.options.lingerMs)
+    this.#lingering.add(channel)
+    if (this.#lingering.size > this.options.lingerMax) {
+      const oldest = this.#lingering.values().next().value as string
+      const held = this.#channels.get(oldest)
+      if (held?.linger !== undefined) this.options.timers.clearTimeout(held.linger)
+      if (held) {
+        held.linger = undefined
+        this.#release(oldest, held)
+      } else {
+        this.#lingering.delete(oldest)
+      }
+    }
+  }
+
+  /** Nobody needs `channel` any more: it goes, from the broker too. */
+  #release(channel: string, known: Channel): void {
+    this.#lingering.delete(channel)
+    if (known.refs > 0 || this.#channels.get(channel) !== known) return
+    this.#channels.delete(channel)
+    this.#subscribe.delete(channel)
+    this.#unsubscribe.add(channel)
+    this.#schedule()
   }
 
   /**
@@ -138,6 +163,7 @@ export class Interest {
       if (known.linger !== undefined) this.options.timers.clearTimeout(known.linger)
     }
     this.#channels.clear()
+    this.#lingering.clear()
     this.#subscribe.clear()
     this.#unsubscribe.clear()
   }

@@ -118,6 +118,7 @@ describe('backplane interest', () => {
       scheduler: microScheduler,
       timers: time,
       lingerMs: 5000,
+      lingerMax: 3,
       failed: (reason) => failures.push(reason),
     })
     interest.up()
@@ -143,6 +144,24 @@ describe('backplane interest', () => {
     await time.advance(5000)
     expect(broker.commands).toEqual(['SUBSCRIBE a b', 'UNSUBSCRIBE a'])
     expect(interest.size).toBe(1)
+  })
+
+  it('lets at most lingerMax channels linger: past it the longest-lingering goes at once', async () => {
+    const { time, broker, interest } = setup()
+    // A client that subscribes to new ids and drops them again, over and over.
+    for (const channel of ['a', 'b', 'c', 'd', 'e']) interest.add(channel)
+    await settle()
+    for (const channel of ['a', 'b', 'c', 'd', 'e']) interest.remove(channel)
+    await settle()
+    expect(broker.commands).toEqual(['SUBSCRIBE a b c d e', 'UNSUBSCRIBE a b'])
+    expect(interest.size).toBe(3)
+    // One of those still lingering is needed again: it stays, and leaves room for another.
+    interest.add('d')
+    interest.remove('d')
+    await time.advance(5000)
+    // The rest after their linger, d last (its linger began again).
+    expect(broker.commands.slice(2)).toEqual(['UNSUBSCRIBE c', 'UNSUBSCRIBE e', 'UNSUBSCRIBE d'])
+    expect(interest.size).toBe(0)
   })
 
   it('covers a channel only from its acknowledgement, and nothing while the broker is down', async () => {
