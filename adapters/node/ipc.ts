@@ -49,7 +49,14 @@ export function unmirrored(message: Mirrored): { message: Outbound; extras: Publ
 /** Primary → worker. */
 export type ToWorker =
   /** The worker's configuration and identity, first. */
-  | { t: 'init'; worker: number; config: Config; follow: boolean; trace: boolean }
+  | {
+      t: 'init'
+      worker: number
+      config: Config
+      /** The node's backplane routing: which of its sockets' changes the primary needs. */
+      follow: 'instance' | 'subscriber' | undefined
+      trace: boolean
+    }
   /** A client connection accepted by the primary for the `server`-th configured server. */
   | { t: 'socket'; server: number }
   /** A message to deliver and keep, as the primary delivered it. */
@@ -66,8 +73,8 @@ export type ToPrimary =
   /** Set up and ready for sockets. */
   | { t: 'ready' }
   | { t: 'report'; request: number; report: WorkerReport }
-  /** A socket of this worker changed what the backplane must subscribe to. */
-  | { t: 'follow'; change: InterestChange }
+  /** What this worker's sockets need from the backplane changed (one turn's changes). */
+  | { t: 'follow'; changes: InterestChange[] }
   /** A replay the worker's history may not cover (backplane): ask the primary. */
   | {
       t: 'replay'

@@ -12,7 +12,7 @@ import type { Config } from '../../src/config/schema.ts'
 import type { Connection } from '../../src/hub/connection.ts'
 import type { SharedHistory } from '../../src/hub/hub.ts'
 import { outboundFromBytes } from '../../src/hub/outbound.ts'
-import { createNode, type TidingsNode } from '../../src/node/node.ts'
+import { createNode, type InterestChange, type TidingsNode } from '../../src/node/node.ts'
 import { workerReport } from '../../src/node/workers.ts'
 import type { Outbound } from '../../src/ports.ts'
 import { createClientPort } from './client-port.ts'
@@ -70,6 +70,36 @@ class PrimaryHistory implements SharedHistory {
   }
 }
 
+/**
+ * Tells the primary what this worker's sockets need from the backplane (see
+ * TidingsNode.follow): only the changes its routing uses, those of one turn in one message.
+ */
+function followSockets(node: TidingsNode, routing: 'instance' | 'subscriber'): void {
+  let changes: InterestChange[] = []
+  const follow = (change: InterestChange): void => {
+    if (changes.push(change) > 1) return
+    // Before the hub serves this turn's replays (also deferred): the primary hears of a
+    // subscription before a replay that needs it.
+    setImmediate(() => {
+      const batch = changes
+      changes = []
+      send({ t: 'follow', changes: batch })
+    })
+  }
+  if (routing === 'instance') {
+    node.events.on('connected', ({ connection }) =>
+      follow({ instance: connection.instance.name, present: true })
+    )
+    node.events.on('disconnected', ({ connection }) =>
+      follow({ instance: connection.instance.name, present: false })
+    )
+  } else {
+    node.events.on('interest', ({ instance, id, present }) =>
+      follow({ instance: instance.name, id, present })
+    )
+  }
+}
+
 export async function runWorker(): Promise<number> {
   const init = await new Promise<Extract<ToWorker, { t: 'init' }>>((resolve) => {
     process.once('message', (message: ToWorker) => {
@@ -102,17 +132,7 @@ export async function runWorker(): Promise<number> {
   })
   const history = new PrimaryHistory(() => node.config.limits.slowConsumerBytes)
   node.tidings.hub.useSharedHistory(history)
-  if (init.follow) {
-    node.events.on('connected', ({ connection }) =>
-      send({ t: 'follow', change: { instance: connection.instance.name, present: true } })
-    )
-    node.events.on('disconnected', ({ connection }) =>
-      send({ t: 'follow', change: { instance: connection.instance.name, present: false } })
-    )
-    node.events.on('interest', ({ instance, id, present }) =>
-      send({ t: 'follow', change: { instance: instance.name, id, present } })
-    )
-  }
+  if (init.follow) followSockets(node, init.follow)
   const port = createClientPort(node, config, logger)
   const listener = getRequestListener(node.clientHttp.fetch)
   const servers = new Map<number, Server>()

@@ -90,7 +90,7 @@ export class WorkerPool implements Mirror, SocketHolders {
       t: 'init',
       worker: id,
       config: this.#config,
-      follow: node.backplane !== undefined,
+      follow: node.backplane?.settings.routing,
       trace,
     }
     child.send(init)
@@ -124,7 +124,7 @@ export class WorkerPool implements Mirror, SocketHolders {
         this.#pending.get(message.request)?.(message.report)
         return
       case 'follow':
-        node.follow(message.change)
+        for (const change of message.changes) node.follow(change)
         return
       case 'replay':
         void this.#replay(worker, message)

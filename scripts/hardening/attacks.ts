@@ -375,51 +375,62 @@ export async function replayTurns(
  * With a Redis backplane and `routing: subscriber`, one client subscribes to 1000 new ids and
  * drops them again, 40 times a second, for `seconds`: channels the node (and Redis) holds.
  */
-export async function idChurn(options: { seconds?: number } = {}) {
-  const { seconds = 5 } = options
+export async function idChurn(options: { seconds?: number; processes?: number } = {}) {
+  const { seconds = 5, processes = 1 } = options
   const redis = await RedisServer.start()
   try {
     const backplane = { type: 'redis', url: redis.url, routing: 'subscriber' }
-    return await withServer({ backplane }, async (server) => {
-      const channels = async (): Promise<number> =>
-        Number(await redis.cli('EVAL', "return #redis.call('PUBSUB', 'CHANNELS')", '0'))
-      const redisMemory = async (): Promise<number> =>
-        Number(/used_memory:(\d+)/.exec(await redis.cli('INFO', 'memory'))?.[1])
-      const rssBefore = rssOf(server.pid)
-      const redisBefore = await redisMemory()
-      const ws = await openSocket(`${server.clientUrl}/`)
-      const end = closed(ws)
-      let peakChannels = 0
-      let peakRss = rssBefore
-      let peakRedis = redisBefore
-      let n = 0
-      const deadline = Date.now() + seconds * 1000
-      while (Date.now() < deadline && ws.readyState === WebSocket.OPEN) {
-        const ids = Array.from(
-          { length: 1000 },
-          () => `PHID-USER-${(n++).toString(36).padStart(15, '0')}`
-        )
-        ws.send(JSON.stringify({ command: 'subscribe', data: ids }))
-        ws.send(JSON.stringify({ command: 'unsubscribe', data: ids }))
-        await sleep(25)
-        if (n % 20_000 === 0) {
-          peakChannels = Math.max(peakChannels, await channels())
-          peakRss = Math.max(peakRss, rssOf(server.pid))
-          peakRedis = Math.max(peakRedis, await redisMemory())
+    const config = { backplane, processes }
+    return await withServer(
+      config,
+      async (server) => {
+        const channels = async (): Promise<number> =>
+          Number(await redis.cli('EVAL', "return #redis.call('PUBSUB', 'CHANNELS')", '0'))
+        const redisMemory = async (): Promise<number> =>
+          Number(/used_memory:(\d+)/.exec(await redis.cli('INFO', 'memory'))?.[1])
+        const tree = (): number[] => processTree(server.pid)
+        const cpu = (): number => tree().reduce((sum, pid) => sum + cpuMicros(pid), 0)
+        const rssBefore = rssOf(server.pid)
+        const redisBefore = await redisMemory()
+        const cpuBefore = cpu()
+        const ws = await openSocket(`${server.clientUrl}/`)
+        const end = closed(ws)
+        let peakChannels = 0
+        let peakRss = rssBefore
+        let peakRedis = redisBefore
+        let n = 0
+        const deadline = Date.now() + seconds * 1000
+        while (Date.now() < deadline && ws.readyState === WebSocket.OPEN) {
+          const ids = Array.from(
+            { length: 1000 },
+            () => `PHID-USER-${(n++).toString(36).padStart(15, '0')}`
+          )
+          ws.send(JSON.stringify({ command: 'subscribe', data: ids }))
+          ws.send(JSON.stringify({ command: 'unsubscribe', data: ids }))
+          await sleep(25)
+          if (n % 20_000 === 0) {
+            peakChannels = Math.max(peakChannels, await channels())
+            peakRss = Math.max(peakRss, rssOf(server.pid))
+            peakRedis = Math.max(peakRedis, await redisMemory())
+          }
         }
-      }
-      peakChannels = Math.max(peakChannels, await channels())
-      const close = await Promise.race([end, sleep(100).then(() => undefined)])
-      ws.terminate()
-      return {
-        ids: n,
-        seconds,
-        peakChannels,
-        rssPeakMiB: (peakRss - rssBefore) / MB,
-        redisPeakMiB: (peakRedis - redisBefore) / MB,
-        close,
-      }
-    })
+        peakChannels = Math.max(peakChannels, await channels())
+        const cpuMs = (cpu() - cpuBefore) / 1000
+        const close = await Promise.race([end, sleep(100).then(() => undefined)])
+        ws.terminate()
+        return {
+          ids: n,
+          seconds,
+          peakChannels,
+          rssPeakMiB: (peakRss - rssBefore) / MB,
+          redisPeakMiB: (peakRedis - redisBefore) / MB,
+          cpuMs,
+          close,
+        }
+      },
+      // The memory probe answers on the primary's IPC channel only: not preloaded into workers.
+      { probe: processes === 1 }
+    )
   } finally {
     await redis.dispose()
   }

@@ -22,7 +22,16 @@ interface Channel {
   refs: number
   /** Clock ms since which every message on it reached this node; undefined: not yet. */
   since: number | undefined
-  linger: TimerHandle | undefined
+  /** The number of its current linger (see Lingering), or 0 while a socket needs it. */
+  lingering: number
+}
+
+/** A channel no socket needs any more, until `until` (clock ms). */
+interface Lingering {
+  channel: string
+  known: Channel
+  seq: number
+  until: number
 }
 
 export interface InterestOptions {
@@ -39,8 +48,16 @@ export interface InterestOptions {
 
 export class Interest {
   readonly #channels = new Map<string, Channel>()
-  /** Channels no socket needs any more, longest-lingering first. */
-  readonly #lingering = new Set<string>()
+  /**
+   * Lingering channels in the order they began, which (the linger being the same for all) is
+   * the order they end: one timer serves them all. Entries whose channel was needed again
+   * are left in place and skipped (their `seq` no longer matches).
+   */
+  #queue: Lingering[] = []
+  #head = 0
+  #lingering = 0
+  #seq = 0
+  #timer: TimerHandle | undefined
   #subscribe = new Set<string>()
   #unsubscribe = new Set<string>()
   #flushing = false
@@ -59,14 +76,13 @@ export class Interest {
     const known = this.#channels.get(channel)
     if (known) {
       known.refs++
-      if (known.linger !== undefined) {
-        this.options.timers.clearTimeout(known.linger)
-        known.linger = undefined
-        this.#lingering.delete(channel)
+      if (known.lingering !== 0) {
+        known.lingering = 0
+        this.#lingering--
       }
       return
     }
-    this.#channels.set(channel, { refs: 1, since: undefined, linger: undefined })
+    this.#channels.set(channel, { refs: 1, since: undefined, lingering: 0 })
     this.#unsubscribe.delete(channel)
     this.#subscribe.add(channel)
     this.#schedule()
@@ -78,32 +94,51 @@ export class Interest {
     if (!known || known.refs === 0) return
     known.refs--
     if (known.refs > 0) return
-    known.linger = this.options.timers.setTimeout(() => {
-      known.linger = undefined
-      this.#release(channel, known)
-    }, this.options.lingerMs)
-    this.#lingering.add(channel)
-    if (this.#lingering.size > this.options.lingerMax) {
-      const oldest = this.#lingering.values().next().value as string
-      const held = this.#channels.get(oldest)
-      if (held?.linger !== undefined) this.options.timers.clearTimeout(held.linger)
-      if (held) {
-        held.linger = undefined
-        this.#release(oldest, held)
-      } else {
-        this.#lingering.delete(oldest)
-      }
-    }
+    known.lingering = ++this.#seq
+    this.#lingering++
+    const until = this.options.clock.now() + this.options.lingerMs
+    this.#queue.push({ channel, known, seq: known.lingering, until })
+    if (this.#lingering > this.options.lingerMax) this.#releaseNext(Number.POSITIVE_INFINITY)
+    this.#arm()
   }
 
-  /** Nobody needs `channel` any more: it goes, from the broker too. */
-  #release(channel: string, known: Channel): void {
-    this.#lingering.delete(channel)
-    if (known.refs > 0 || this.#channels.get(channel) !== known) return
-    this.#channels.delete(channel)
-    this.#subscribe.delete(channel)
-    this.#unsubscribe.add(channel)
-    this.#schedule()
+  /** Ends the longest linger if it is over by `now`; false when there is none such. */
+  #releaseNext(now: number): boolean {
+    while (this.#head < this.#queue.length) {
+      const entry = this.#queue[this.#head] as Lingering
+      const { known } = entry
+      if (known.lingering !== entry.seq || this.#channels.get(entry.channel) !== known) {
+        this.#head++
+        continue
+      }
+      if (entry.until > now) return false
+      this.#head++
+      known.lingering = 0
+      this.#lingering--
+      this.#channels.delete(entry.channel)
+      this.#subscribe.delete(entry.channel)
+      this.#unsubscribe.add(entry.channel)
+      this.#schedule()
+      return true
+    }
+    return false
+  }
+
+  /** The timer for the longest linger; the queue's spent front is dropped now and then. */
+  #arm(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+    const first = this.#queue[this.#head]
+    if (this.#timer !== undefined || !first) return
+    const wait = Math.max(0, first.until - this.options.clock.now())
+    this.#timer = this.options.timers.setTimeout(() => {
+      this.#timer = undefined
+      const now = this.options.clock.now()
+      while (this.#releaseNext(now));
+      this.#arm()
+    }, wait)
   }
 
   /**
@@ -159,11 +194,12 @@ export class Interest {
 
   /** Forgets everything (shutdown). */
   clear(): void {
-    for (const known of this.#channels.values()) {
-      if (known.linger !== undefined) this.options.timers.clearTimeout(known.linger)
-    }
+    if (this.#timer !== undefined) this.options.timers.clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#queue = []
+    this.#head = 0
+    this.#lingering = 0
     this.#channels.clear()
-    this.#lingering.clear()
     this.#subscribe.clear()
     this.#unsubscribe.clear()
   }
