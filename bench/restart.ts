@@ -39,7 +39,7 @@ import { Pool } from 'undici'
 import WebSocket from 'ws'
 import { createClient, type WebSocketConstructor } from '../clients/browser.ts'
 import { BIN, fixedPortConfig, runCli, tempDir } from '../test/helpers/process.ts'
-import { processTree } from './processes.ts'
+import { processTree } from './proc.ts'
 import { RpcChild, serveRpc } from './rpc.ts'
 import { post, round, sleep } from './scale.ts'
 

@@ -33,9 +33,8 @@
  * Prints a markdown table and a JSON line. Every process is killed at the end, on errors and
  * on SIGINT/SIGTERM.
  */
-import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -49,6 +48,7 @@ import {
   TidingsProcess,
 } from '../test/helpers/cluster.ts'
 import { RedisServer } from '../test/helpers/redis.ts'
+import { CLK_TCK, cpuMicros, rssMb } from './proc.ts'
 
 /** Run as the script (not imported by another bench for its helpers below). */
 const isMain =
@@ -90,31 +90,9 @@ const GRACE_MS = 250
 /** After a setup's last run: a settle, then the window its idle CPU is read over. */
 const IDLE_SETTLE_MS = 1000
 const IDLE_MS = 2000
-export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits
-
-// --- /proc ------------------------------------------------------------------------------------
-
-/** User + system CPU µs a process has used so far (0 if it is gone). */
-export function cpuMicros(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK
-  } catch {
-    return 0
-  }
-}
-
-export function rssMb(pid: number | undefined): number {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return Number(match?.[1] ?? 0) / 1024
-  } catch {
-    return 0
-  }
-}
 
 // --- subscribers ------------------------------------------------------------------------------
 

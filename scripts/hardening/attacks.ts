@@ -8,8 +8,7 @@
 import { readdirSync } from 'node:fs'
 import { createConnection, type Socket } from 'node:net'
 import WebSocket from 'ws'
-import { processTree } from '../../bench/processes.ts'
-import { cpuMicros } from '../../bench/scale.ts'
+import { cpuMicros, processTree } from '../../bench/proc.ts'
 import { RedisServer } from '../../test/helpers/redis.ts'
 import { MB, rssOf, sleep, startTidings, type TidingsProcess } from './node.ts'
 
