@@ -65,6 +65,8 @@ export type ToWorker =
   | { t: 'reload'; config: Config }
   /** The answer to a worker's `replay`: messages to send, or none (serve it locally). */
   | { t: 'replayed'; request: number; messages: Uint8Array[] | undefined }
+  /** Are you there? (answered with `pong`; see STALL_MS in worker-pool.ts) */
+  | { t: 'ping' }
   | { t: 'drain'; windowMs: number; waves: number }
   | { t: 'close' }
 
@@ -72,6 +74,7 @@ export type ToWorker =
 export type ToPrimary =
   /** Set up and ready for sockets. */
   | { t: 'ready' }
+  | { t: 'pong' }
   | { t: 'report'; request: number; report: WorkerReport }
   /** What this worker's sockets need from the backplane changed (one turn's changes). */
   | { t: 'follow'; changes: InterestChange[] }

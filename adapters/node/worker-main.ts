@@ -177,6 +177,9 @@ export async function runWorker(): Promise<number> {
           node.tidings.hub.publish(message.instance, message.subscribers, outbound, extras)
           return
         }
+        case 'ping':
+          send({ t: 'pong' })
+          return
         case 'replayed':
           history.answered(message.request, message.messages)
           return

@@ -26,6 +26,15 @@ const STOP_MS = 10_000
 /** A worker that keeps dying is replaced after this delay, doubling up to the cap. */
 const RESPAWN_MS = 500
 const RESPAWN_MAX_MS = 30_000
+/**
+ * Each worker is pinged every HEARTBEAT_MS. New connections skip one that has said nothing for
+ * SUSPECT_MS (while another is fresh); one silent for STALL_MS is stuck (an endless loop, a
+ * stopped process) and is killed, to be replaced, rather than left holding its clients and
+ * taking new ones it will never serve.
+ */
+export const HEARTBEAT_MS = 1000
+export const SUSPECT_MS = 2500
+export const STALL_MS = 10_000
 
 interface Worker {
   readonly id: number
@@ -38,6 +47,8 @@ interface Worker {
   restarts: number
   /** Bytes of history sent to it for its sockets' replays. */
   replayBytes: number
+  /** When it last said anything (Date.now()). */
+  heardAt: number
 }
 
 export interface WorkerPoolOptions {
@@ -55,6 +66,7 @@ export class WorkerPool implements Mirror, SocketHolders {
   #request = 0
   readonly #pending = new Map<number, (report: WorkerReport) => void>()
   #stopping = false
+  #heartbeat: ReturnType<typeof setInterval> | undefined
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options
@@ -64,6 +76,27 @@ export class WorkerPool implements Mirror, SocketHolders {
   /** Starts every worker; resolves when all are ready for sockets. */
   async start(): Promise<void> {
     await Promise.all(Array.from({ length: this.#options.count }, (_, i) => this.#spawn(i + 1)))
+    this.#heartbeat = setInterval(() => this.#watch(), HEARTBEAT_MS)
+    this.#heartbeat.unref()
+  }
+
+  /** Pings every ready worker, and kills one that has been silent for STALL_MS. */
+  #watch(): void {
+    if (this.#stopping) return
+    const now = Date.now()
+    for (const worker of this.#workers) {
+      if (!worker.ready) continue
+      const silent = now - worker.heardAt
+      if (silent > STALL_MS) {
+        worker.ready = false
+        this.#options.logger.warn(
+          `Worker ${worker.id} (pid ${worker.child.pid}) has not answered for ${Math.round(silent / 1000)} s; killing it (its clients reconnect) to start a new one.`
+        )
+        worker.child.kill('SIGKILL')
+        continue
+      }
+      this.#send(worker, { t: 'ping' })
+    }
   }
 
   #spawn(id: number, previous?: Worker): Promise<void> {
@@ -80,6 +113,7 @@ export class WorkerPool implements Mirror, SocketHolders {
       startedAt: 0,
       restarts: 0,
       replayBytes: 0,
+      heardAt: 0,
     }
     worker.child = child
     worker.ready = false
@@ -116,9 +150,12 @@ export class WorkerPool implements Mirror, SocketHolders {
 
   #onMessage(worker: Worker, message: ToPrimary): void {
     const { node } = this.#options
+    worker.heardAt = Date.now()
     switch (message.t) {
       case 'ready':
         worker.ready = true
+        return
+      case 'pong':
         return
       case 'report':
         this.#pending.get(message.request)?.(message.report)
@@ -224,12 +261,19 @@ export class WorkerPool implements Mirror, SocketHolders {
     for (const worker of this.#workers) if (worker.ready) this.#send(worker, payload)
   }
 
-  /** A client connection the primary accepted (paused): to the next ready worker. */
+  /**
+   * A client connection the primary accepted (paused): to the next ready worker that has been
+   * heard from lately, or else to the next ready one.
+   */
   dispatch(socket: Socket, server: number): void {
     const count = this.#workers.length
-    for (let tried = 0; tried < count; tried++) {
-      const worker = this.#workers[this.#next++ % count] as Worker
-      if (worker.ready && this.#send(worker, { t: 'socket', server }, socket)) return
+    const fresh = Date.now() - SUSPECT_MS
+    for (const late of [false, true]) {
+      for (let tried = 0; tried < count; tried++) {
+        const worker = this.#workers[this.#next++ % count] as Worker
+        if (!worker.ready || (!late && worker.heardAt < fresh)) continue
+        if (this.#send(worker, { t: 'socket', server }, socket)) return
+      }
     }
     // No worker can take it (all restarting): the client retries.
     socket.destroy()
@@ -270,7 +314,7 @@ export class WorkerPool implements Mirror, SocketHolders {
 
   /** Every worker drains its sockets (4000 in waves) and exits. */
   async drain(options: { windowMs?: number; waves?: number }): Promise<void> {
-    this.#stopping = true
+    this.#stop()
     const { drain } = this.#config
     await this.#each({
       t: 'drain',
@@ -281,8 +325,13 @@ export class WorkerPool implements Mirror, SocketHolders {
 
   /** Every worker closes its sockets (1001) and exits; killed if it does not in time. */
   async close(timeoutMs: number): Promise<void> {
-    this.#stopping = true
+    this.#stop()
     await this.#each({ t: 'close' }, Math.max(timeoutMs, STOP_MS))
+  }
+
+  #stop(): void {
+    this.#stopping = true
+    clearInterval(this.#heartbeat)
   }
 
   async #each(message: ToWorker, timeoutMs = STOP_MS + this.#config.drain.window): Promise<void> {

@@ -5,9 +5,11 @@
 import type { Socket } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import type { RunningServer } from '../../adapters/node/server.ts'
+import { HEARTBEAT_MS, STALL_MS, SUSPECT_MS } from '../../adapters/node/worker-pool.ts'
 import { parseConfig } from '../../src/config/parse.ts'
 import { cleanups } from '../helpers/cleanups.ts'
 import { startNode } from '../helpers/node-target.ts'
+import { OWED_MS } from '../helpers/patience.ts'
 import { RedisServer, redisAvailable } from '../helpers/redis.ts'
 import { connect, eventually, subscribedClient, type TestClient } from '../helpers/ws-client.ts'
 
@@ -110,6 +112,36 @@ describe('processes: 2', { timeout: 60_000 }, () => {
       client.send({ command: 'subscribe', data: ['A', 'B'] })
       expect((await client.closed).code).toBe(1008)
     }
+  })
+
+  it('sends new connections around a stuck worker, then replaces it', async () => {
+    const server = await start()
+    const before = (await json(server, '/status/')).workers as WorkerView[]
+    const stuck = before[0] as WorkerView
+    process.kill(stuck.pid, 'SIGSTOP')
+    later(() => {
+      try {
+        process.kill(stuck.pid, 'SIGKILL')
+      } catch {} // replaced already
+    })
+    // Silent for longer than SUSPECT_MS: new connections go to the other worker only.
+    await new Promise((resolve) => setTimeout(resolve, SUSPECT_MS + HEARTBEAT_MS))
+    const meanwhile = await Promise.all([1, 2, 3, 4].map(() => subscribed(server, ['P'])))
+    expect(await post(server, { key: 'meanwhile', subscribers: ['P'] })).toBe(200)
+    for (const client of meanwhile) expect((await client.next()).key).toBe('meanwhile')
+    // Silent for STALL_MS: killed, and a new process takes its place.
+    const after = await eventually(
+      async () => (await json(server, '/status/')).workers as WorkerView[],
+      (workers) => workers.length === 2 && workers.every((w) => w.pid !== stuck.pid),
+      STALL_MS + 2 * HEARTBEAT_MS + OWED_MS
+    )
+    expect(after.map((w) => w.worker).sort()).toEqual([1, 2])
+    const metrics = await (await fetch(`${server.url('admin')}/metrics`)).text()
+    expect(metrics).toContain(`\ntidings_worker_restarts_total{worker="${stuck.worker}"} 1\n`)
+    const fresh = await Promise.all([1, 2].map(() => subscribed(server, ['P'])))
+    expect((await json(server, '/status/')).workers).toHaveLength(2)
+    await post(server, { key: 'after', subscribers: ['P'] })
+    for (const client of [...meanwhile, ...fresh]) expect((await client.next()).key).toBe('after')
   })
 
   it('answers a replay with no more history than the socket has room for', async () => {
