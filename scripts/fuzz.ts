@@ -6,6 +6,7 @@
  *
  *   npm run fuzz -- [--frames 100000] [--posts 10000] [--seed 1] [--connections 32]
  *                   [--time-limit 600] [--rss-tolerance 0.25] [--heap-tolerance 0.1]
+ *                   [--processes 1]
  *
  * Inputs come from a seeded PRNG (`--seed`), so a failing run can be replayed. Exit 0 when
  * every check holds, 1 otherwise. `fuzz()` is also called by test/node/fuzz-short.test.ts.
@@ -45,6 +46,8 @@ export interface FuzzOptions {
   rssTolerance: number
   /** Allowed growth of the live heap (after full GCs) over its baseline, as a fraction (plus 2 MB). */
   heapTolerance: number
+  /** The node's `processes`: with more than 1, the inputs go through the primary to workers. */
+  processes: number
   log?: (line: string) => void
 }
 
@@ -56,6 +59,7 @@ export const FUZZ_DEFAULTS: FuzzOptions = {
   timeLimit: 600,
   rssTolerance: 0.25,
   heapTolerance: 0.1,
+  processes: 1,
 }
 
 export interface FuzzReport {
@@ -475,6 +479,7 @@ export async function fuzz(partial: Partial<FuzzOptions> = {}): Promise<FuzzRepo
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       },
       history: { age: 2000 },
+      processes: options.processes,
     },
   })
   const run = new Run(server, options)
@@ -586,6 +591,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     'time-limit': FUZZ_DEFAULTS.timeLimit,
     'rss-tolerance': FUZZ_DEFAULTS.rssTolerance,
     'heap-tolerance': FUZZ_DEFAULTS.heapTolerance,
+    processes: FUZZ_DEFAULTS.processes,
   })
   const report = await fuzz({
     frames: options.frames,
@@ -595,6 +601,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     timeLimit: options['time-limit'],
     rssTolerance: options['rss-tolerance'],
     heapTolerance: options['heap-tolerance'],
+    processes: options.processes,
   })
   process.stdout.write(`${summary(report)}\n`)
   process.exit(report.ok ? 0 : 1)

@@ -53,7 +53,7 @@ export type ToWorker =
       t: 'init'
       worker: number
       config: Config
-      /** The node's backplane routing: which of its sockets' changes the primary needs. */
+      /** The node's backplane routing, if any: whether the primary needs subscriber ids. */
       follow: 'instance' | 'subscriber' | undefined
       trace: boolean
     }
@@ -76,7 +76,7 @@ export type ToPrimary =
   | { t: 'ready' }
   | { t: 'pong' }
   | { t: 'report'; request: number; report: WorkerReport }
-  /** What this worker's sockets need from the backplane changed (one turn's changes). */
+  /** Sockets joined or left instances, or (routing: subscriber) ids (one turn's changes). */
   | { t: 'follow'; changes: InterestChange[] }
   /** A replay the worker's history may not cover (backplane): ask the primary. */
   | {

@@ -11,7 +11,7 @@ import type { ClientPort } from './client-port.ts'
 import type { ClientWebSocket } from './client-socket.ts'
 import type { LiveHooks, ReloadReport } from './reload.ts'
 import type { RuntimeMetrics } from './runtime-metrics.ts'
-import { pingAll, stopListening, waitForClose } from './sockets.ts'
+import { pingAll, stopHandingOff, stopListening, waitForClose } from './sockets.ts'
 
 const TICK_MS = 1000
 /** How long drained sockets get to finish their close handshake. */
@@ -139,7 +139,12 @@ export class Lifecycle {
   #stop(server: Server | NetServer): Promise<void> {
     let stop = this.#stops.get(server)
     if (!stop) {
-      stop = stopListening(server)
+      // A primary (its sockets held by workers) only accepts on its client servers.
+      const client = this.entries.find((entry) => entry.server === server)?.entry.type === 'client'
+      stop =
+        client && this.holders !== undefined
+          ? stopHandingOff(server as NetServer)
+          : stopListening(server)
       this.#stops.set(server, stop)
     }
     return stop

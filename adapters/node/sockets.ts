@@ -22,6 +22,18 @@ export function stopListening(server: Server | NetServer): Promise<void> {
   })
 }
 
+/**
+ * Stops a server whose connections were all handed to other processes (a primary's client
+ * port): the listening socket closes now, and the sockets are the workers' to close. Waiting
+ * for 'close' here would wait for every worker that ever took a socket to report them
+ * closed, and for ever once one has exited (Node keeps `_usingWorkers` set after that
+ * worker leaves `_workers`, so close() never calls back).
+ */
+export function stopHandingOff(server: NetServer): Promise<void> {
+  if (server.listening) server.close()
+  return Promise.resolve()
+}
+
 export async function waitForClose(sockets: ClientWebSocket[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (sockets.some((ws) => ws.readyState !== ClientWebSocket.CLOSED) && Date.now() < deadline) {

@@ -71,10 +71,11 @@ class PrimaryHistory implements SharedHistory {
 }
 
 /**
- * Tells the primary what this worker's sockets need from the backplane (see
- * TidingsNode.follow): only the changes its routing uses, those of one turn in one message.
+ * Tells the primary which instances this worker's sockets are on (the primary keeps those
+ * instances and their counters) and, with a backplane routing by subscriber, which ids they
+ * need (see TidingsNode.follow): a turn's changes in one message.
  */
-function followSockets(node: TidingsNode, routing: 'instance' | 'subscriber'): void {
+function followSockets(node: TidingsNode, routing: 'instance' | 'subscriber' | undefined): void {
   let changes: InterestChange[] = []
   const follow = (change: InterestChange): void => {
     if (changes.push(change) > 1) return
@@ -86,14 +87,13 @@ function followSockets(node: TidingsNode, routing: 'instance' | 'subscriber'): v
       send({ t: 'follow', changes: batch })
     })
   }
-  if (routing === 'instance') {
-    node.events.on('connected', ({ connection }) =>
-      follow({ instance: connection.instance.name, present: true })
-    )
-    node.events.on('disconnected', ({ connection }) =>
-      follow({ instance: connection.instance.name, present: false })
-    )
-  } else {
+  node.events.on('connected', ({ connection }) =>
+    follow({ instance: connection.instance.name, present: true })
+  )
+  node.events.on('disconnected', ({ connection }) =>
+    follow({ instance: connection.instance.name, present: false })
+  )
+  if (routing === 'subscriber') {
     node.events.on('interest', ({ instance, id, present }) =>
       follow({ instance: instance.name, id, present })
     )
@@ -132,7 +132,7 @@ export async function runWorker(): Promise<number> {
   })
   const history = new PrimaryHistory(() => node.config.limits.slowConsumerBytes)
   node.tidings.hub.useSharedHistory(history)
-  if (init.follow) followSockets(node, init.follow)
+  followSockets(node, init.follow)
   const port = createClientPort(node, config, logger)
   const listener = getRequestListener(node.clientHttp.fetch)
   const servers = new Map<number, Server>()

@@ -11,7 +11,7 @@ import type { Config } from '../../src/config/schema.ts'
 import type { Connection } from '../../src/hub/connection.ts'
 import type { PublishExtras } from '../../src/hub/hub.ts'
 import { withinRoom } from '../../src/hub/output-budget.ts'
-import type { TidingsNode } from '../../src/node/node.ts'
+import type { InterestChange, TidingsNode } from '../../src/node/node.ts'
 import type { WorkerReport } from '../../src/node/workers.ts'
 import type { Logger, Outbound } from '../../src/ports.ts'
 import type { Mirror } from '../../src/tidings.ts'
@@ -49,6 +49,8 @@ interface Worker {
   replayBytes: number
   /** When it last said anything (Date.now()). */
   heardAt: number
+  /** What its sockets hold that the primary counts (see #follow), by [instance, id]. */
+  held: Map<string, number>
 }
 
 export interface WorkerPoolOptions {
@@ -114,6 +116,7 @@ export class WorkerPool implements Mirror, SocketHolders {
       restarts: 0,
       replayBytes: 0,
       heardAt: 0,
+      held: new Map(),
     }
     worker.child = child
     worker.ready = false
@@ -149,7 +152,6 @@ export class WorkerPool implements Mirror, SocketHolders {
   }
 
   #onMessage(worker: Worker, message: ToPrimary): void {
-    const { node } = this.#options
     worker.heardAt = Date.now()
     switch (message.t) {
       case 'ready':
@@ -161,7 +163,7 @@ export class WorkerPool implements Mirror, SocketHolders {
         this.#pending.get(message.request)?.(message.report)
         return
       case 'follow':
-        for (const change of message.changes) node.follow(change)
+        for (const change of message.changes) this.#follow(worker, change)
         return
       case 'replay':
         void this.#replay(worker, message)
@@ -171,9 +173,42 @@ export class WorkerPool implements Mirror, SocketHolders {
     }
   }
 
+  /**
+   * A worker's sockets joined or left an instance (the primary keeps the instance and its
+   * counters meanwhile), or needed an id or no longer (the backplane, routing by subscriber).
+   * Kept per worker, so that what a worker held is let go when it dies.
+   */
+  #follow(worker: Worker, change: InterestChange): void {
+    const key = JSON.stringify([change.instance, change.id ?? null])
+    const held = (worker.held.get(key) ?? 0) + (change.present ? 1 : -1)
+    if (held < 0) return
+    if (held === 0) worker.held.delete(key)
+    else worker.held.set(key, held)
+    this.#apply(change)
+  }
+
+  #apply(change: InterestChange): void {
+    const { node } = this.#options
+    if (change.id === undefined) {
+      node.tidings.hub.holdElsewhere(change.instance, change.present ? 1 : -1)
+    }
+    node.follow(change)
+  }
+
+  /** A worker is gone, and its sockets with it. */
+  #letGo(worker: Worker): void {
+    const held = [...worker.held]
+    worker.held.clear()
+    for (const [key, count] of held) {
+      const [instance, id] = JSON.parse(key) as [string, string | null]
+      for (let i = 0; i < count; i++) this.#apply({ instance, id: id ?? undefined, present: false })
+    }
+  }
+
   #onExit(worker: Worker, child: ChildProcess, code: number | null, signal: string | null): void {
     if (worker.child !== child) return
     worker.ready = false
+    this.#letGo(worker)
     if (this.#stopping) return
     const quick = Date.now() - worker.startedAt < 10_000
     worker.deaths = quick ? worker.deaths + 1 : 0

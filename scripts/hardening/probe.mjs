@@ -5,7 +5,9 @@
  * (nothing on the network) with process.memoryUsage(), after two full GCs when asked, and
  * it ends the process when the parent goes away, so a killed harness leaves no server behind.
  */
-if (process.send) {
+// Not in a node's worker processes (`tidings worker`, forked with the primary's flags): their
+// IPC channel is the primary's, and they end when it goes.
+if (process.send && process.argv[2] !== 'worker') {
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'))
   process.on('message', (message) => {
     if (!message || typeof message !== 'object' || message.probe !== 'memory') return

@@ -217,6 +217,16 @@ export class Hub {
     return instance
   }
 
+  /**
+   * Sockets of `name` joined (+1) or left (-1) in another process of this node (a worker):
+   * the instance, and the counters `/status/` reports, live as long as they do.
+   */
+  holdElsewhere(name: string, delta: number): void {
+    const instance =
+      this.find(name) ?? (delta > 0 && this.canHold(name) ? this.instance(name) : undefined)
+    if (instance) instance.heldElsewhere = Math.max(0, instance.heldElsewhere + delta)
+  }
+
   connect(socket: ClientSocket, instanceName: string): Connection {
     const instance = this.instance(instanceName)
     const connection = new Connection(this.#nextId++, instance, socket, this.options.clock.now())

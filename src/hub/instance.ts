@@ -24,6 +24,8 @@ export class Instance {
   messagesIn = 0
   /** Live deliveries to sockets (replays and pongs excluded). */
   messagesOut = 0
+  /** Its sockets held by other processes of this node (worker processes; see Hub.holdElsewhere). */
+  heldElsewhere = 0
 
   constructor(
     readonly name: string,
@@ -39,6 +41,6 @@ export class Instance {
 
   /** True when dropping this instance would lose nothing but its counters. */
   get idle(): boolean {
-    return this.connections.size === 0 && this.history.size === 0
+    return this.connections.size === 0 && this.heldElsewhere === 0 && this.history.size === 0
   }
 }

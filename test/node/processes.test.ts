@@ -27,8 +27,8 @@ async function subscribed(server: RunningServer, ids: string[], path = '/'): Pro
   return client
 }
 
-async function post(server: RunningServer, message: object): Promise<number> {
-  const response = await fetch(`${server.url('admin')}/`, {
+async function post(server: RunningServer, message: object, query = ''): Promise<number> {
+  const response = await fetch(`${server.url('admin')}/${query}`, {
     method: 'POST',
     body: JSON.stringify(message),
   })
@@ -112,6 +112,31 @@ describe('processes: 2', { timeout: 60_000 }, () => {
       client.send({ command: 'subscribe', data: ['A', 'B'] })
       expect((await client.closed).code).toBe(1008)
     }
+  })
+
+  it("keeps an instance's counters while only workers hold its sockets, and lets go when they die", async () => {
+    // History ages out at once: only the sockets keep the instance alive.
+    const server = await start({ history: { age: 0 } })
+    const client = await subscribed(server, ['P'], '/~busy')
+    for (let n = 0; n < 3; n++) await post(server, { n, subscribers: ['P'] }, '?instance=busy')
+    for (let n = 0; n < 3; n++) expect((await client.next()).n).toBe(n)
+    // Past several sweeps of the primary, which holds none of the sockets itself.
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    expect(await json(server, '/status/?instance=busy')).toMatchObject({
+      'clients.active': 1,
+      'messages.in': 3,
+      'messages.out': 3,
+    })
+    // The worker holding the socket dies: nothing holds the instance any more.
+    const holder = ((await json(server, '/status/?instance=busy')).workers as WorkerView[]).find(
+      (w) => w['clients.active'] === 1
+    ) as WorkerView
+    process.kill(holder.pid, 'SIGKILL')
+    await client.closed
+    await eventually(
+      async () => (await json(server, '/stats.json')).instances as { name: string }[],
+      (instances) => !instances.some((instance) => instance.name === 'busy')
+    )
   })
 
   it('sends new connections around a stuck worker, then replaces it', async () => {
