@@ -7,7 +7,7 @@
  *
  *   npm run soak -- [--connections 10000] [--minutes 10] [--warmup 120] [--shards 4]
  *                   [--rate 50] [--churn 0.01] [--resubscribe 0.01] [--sample 10]
- *                   [--growth 0.05] [--seed 1] [--history-age MS]
+ *                   [--growth 0.05] [--seed 1] [--history-age MS] [--processes 1]
  *
  * `--churn` and `--resubscribe` are fractions of the connections per second. Memory is read
  * every `--sample` seconds after two full GCs (through a harness-only probe); growth is the
@@ -16,6 +16,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { processTree } from '../bench/proc.ts'
 import { HOSTILE_TARGETS } from './hardening/attacks.ts'
 import { hostileUpgrade, rawExchange } from './hardening/fuzz-clients.ts'
 import { flags, MB, mb, rssOf, sleep, startTidings, status } from './hardening/node.ts'
@@ -326,7 +327,8 @@ export async function soak(partial: Partial<SoakOptions> = {}): Promise<SoakRepo
 
     const sampleOnce = async (): Promise<void> => {
       const memory = await server.memory(true)
-      const rss = rssOf(server.pid)
+      // With worker processes: their memory too (the live heap is the primary's).
+      const rss = processTree(server.pid).reduce((total, pid) => total + rssOf(pid), 0)
       const info = await status(server.adminUrl, 'soak')
       const point: MemoryPoint = {
         t: Math.round((Date.now() - loadStart) / 1000),
@@ -444,16 +446,19 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     growth: SOAK_DEFAULTS.growth,
     seed: SOAK_DEFAULTS.seed,
     'history-age': 0,
+    processes: 1,
   })
   // A short history (and dedup memory) fills up within a short warm-up.
   const age = options['history-age']
-  const config =
-    age > 0
+  const config = {
+    processes: options.processes,
+    ...(age > 0
       ? {
           history: { age },
           relay: { maxAge: Math.min(30_000, Math.max(1000, age)), dedupAge: Math.max(1000, age) },
         }
-      : {}
+      : {}),
+  }
   const report = await soak({ ...options, config })
   process.stdout.write(`${summary(report)}\n`)
   process.stdout.write(

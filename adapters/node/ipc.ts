@@ -7,6 +7,7 @@ import type { Config } from '../../src/config/schema.ts'
 import type { PublishExtras } from '../../src/hub/hub.ts'
 import { outboundFromBytes } from '../../src/hub/outbound.ts'
 import type { InterestChange } from '../../src/node/node.ts'
+import type { ReplayAsk } from '../../src/node/primary.ts'
 import type { WorkerReport } from '../../src/node/workers.ts'
 import type { Outbound } from '../../src/ports.ts'
 
@@ -78,15 +79,6 @@ export type ToPrimary =
   | { t: 'report'; request: number; report: WorkerReport }
   /** Sockets joined or left instances, or (routing: subscriber) ids (one turn's changes). */
   | { t: 'follow'; changes: InterestChange[] }
-  /** A replay the worker's history may not cover (backplane): ask the primary. */
-  | {
-      t: 'replay'
-      request: number
-      instance: string
-      subscribers: string[]
-      since: number
-      requestedAt: number
-      /** Bytes the socket can take now: the answer stops at the first message past them. */
-      room: number
-    }
+  /** A socket's replay (workers keep no history): the primary answers (`replayed`). */
+  | ({ t: 'replay'; request: number } & ReplayAsk)
   | { t: 'drained' }

@@ -2,25 +2,23 @@
  * The primary's worker processes, for `processes` > 1. The primary accepts every client
  * connection (its listening sockets never move) and hands it, unread, to the next worker;
  * each worker is a node of its own holding those sockets. Every message the primary
- * delivers goes to every worker (Mirror), replays are answered by the primary's history
- * (and its backplane), and a worker that dies is replaced (its sockets reconnect).
+ * delivers goes to every worker (Mirror); their replays and what their sockets hold are the
+ * core's business (src/node/primary.ts); a worker that dies or stops answering is replaced
+ * (its sockets reconnect). One worker slot and its process: worker-process.ts.
  */
-import { type ChildProcess, fork } from 'node:child_process'
 import type { Socket } from 'node:net'
 import type { Config } from '../../src/config/schema.ts'
-import type { Connection } from '../../src/hub/connection.ts'
 import type { PublishExtras } from '../../src/hub/hub.ts'
-import { withinRoom } from '../../src/hub/output-budget.ts'
-import type { InterestChange, TidingsNode } from '../../src/node/node.ts'
+import type { TidingsNode } from '../../src/node/node.ts'
+import { Primary } from '../../src/node/primary.ts'
 import type { WorkerReport } from '../../src/node/workers.ts'
 import type { Logger, Outbound } from '../../src/ports.ts'
 import type { Mirror } from '../../src/tidings.ts'
 import { mirrored, type ToPrimary, type ToWorker } from './ipc.ts'
 import type { SocketHolders } from './lifecycle.ts'
-import { workerEntry } from './worker-entry.ts'
+import { WorkerProcess } from './worker-process.ts'
 
-/** How long a worker may take to start, answer a report, or stop after `close`. */
-const START_MS = 20_000
+/** How long a worker may take to answer a report, or to stop after `close`. */
 const REPORT_MS = 2000
 const STOP_MS = 10_000
 /** A worker that keeps dying is replaced after this delay, doubling up to the cap. */
@@ -36,23 +34,6 @@ export const HEARTBEAT_MS = 1000
 export const SUSPECT_MS = 2500
 export const STALL_MS = 10_000
 
-interface Worker {
-  readonly id: number
-  child: ChildProcess
-  ready: boolean
-  /** Consecutive quick deaths, for the respawn back-off. */
-  deaths: number
-  startedAt: number
-  /** Times its process was replaced. */
-  restarts: number
-  /** Bytes of history sent to it for its sockets' replays. */
-  replayBytes: number
-  /** When it last said anything (Date.now()). */
-  heardAt: number
-  /** What its sockets hold that the primary counts (see #follow), by [instance, id]. */
-  held: Map<string, number>
-}
-
 export interface WorkerPoolOptions {
   count: number
   node: TidingsNode
@@ -61,8 +42,9 @@ export interface WorkerPoolOptions {
 }
 
 export class WorkerPool implements Mirror, SocketHolders {
-  readonly #workers: Worker[] = []
+  readonly #workers: WorkerProcess[]
   readonly #options: WorkerPoolOptions
+  readonly #primary: Primary
   #config: Config
   #next = 0
   #request = 0
@@ -72,14 +54,31 @@ export class WorkerPool implements Mirror, SocketHolders {
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options
+    this.#primary = new Primary(options.node)
     this.#config = options.node.config
+    this.#workers = Array.from({ length: options.count }, (_, i) => new WorkerProcess(i + 1))
   }
 
   /** Starts every worker; resolves when all are ready for sockets. */
   async start(): Promise<void> {
-    await Promise.all(Array.from({ length: this.#options.count }, (_, i) => this.#spawn(i + 1)))
+    await Promise.all(this.#workers.map((worker) => this.#start(worker)))
     this.#heartbeat = setInterval(() => this.#watch(), HEARTBEAT_MS)
     this.#heartbeat.unref()
+  }
+
+  #start(worker: WorkerProcess): Promise<void> {
+    const { node, trace } = this.#options
+    const init: ToWorker = {
+      t: 'init',
+      worker: worker.id,
+      config: this.#config,
+      follow: node.backplane?.settings.routing,
+      trace,
+    }
+    return worker.start(init, {
+      message: (message) => this.#onMessage(worker, message),
+      exit: (code, signal) => this.#onExit(worker, code, signal),
+    })
   }
 
   /** Pings every ready worker, and kills one that has been silent for STALL_MS. */
@@ -90,199 +89,66 @@ export class WorkerPool implements Mirror, SocketHolders {
       if (!worker.ready) continue
       const silent = now - worker.heardAt
       if (silent > STALL_MS) {
-        worker.ready = false
         this.#options.logger.warn(
-          `Worker ${worker.id} (pid ${worker.child.pid}) has not answered for ${Math.round(silent / 1000)} s; killing it (its clients reconnect) to start a new one.`
+          `Worker ${worker.id} (pid ${worker.pid}) has not answered for ${Math.round(silent / 1000)} s; killing it (its clients reconnect) to start a new one.`
         )
-        worker.child.kill('SIGKILL')
+        worker.kill()
         continue
       }
-      this.#send(worker, { t: 'ping' })
+      worker.send({ t: 'ping' })
     }
   }
 
-  #spawn(id: number, previous?: Worker): Promise<void> {
-    const child = fork(workerEntry(), ['worker'], {
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: process.execArgv,
-    })
-    const worker: Worker = previous ?? {
-      id,
-      child,
-      ready: false,
-      deaths: 0,
-      startedAt: 0,
-      restarts: 0,
-      replayBytes: 0,
-      heardAt: 0,
-      held: new Map(),
-    }
-    worker.child = child
-    worker.ready = false
-    worker.startedAt = Date.now()
-    this.#workers[id - 1] = worker
-    const { node, trace } = this.#options
-    const init: ToWorker = {
-      t: 'init',
-      worker: id,
-      config: this.#config,
-      follow: node.backplane?.settings.routing,
-      trace,
-    }
-    child.send(init)
-    // A send to a worker that has just died fails with EPIPE: it is being replaced already.
-    child.on('error', () => {})
-    child.on('message', (message: ToPrimary) => this.#onMessage(worker, message))
-    child.on('exit', (code, signal) => this.#onExit(worker, child, code, signal))
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker ${id} did not start`)), START_MS)
-      const ready = (message: ToPrimary): void => {
-        if (message.t !== 'ready') return
-        clearTimeout(timer)
-        child.off('message', ready)
-        resolve()
-      }
-      child.on('message', ready)
-      child.once('exit', () => {
-        clearTimeout(timer)
-        reject(new Error(`worker ${id} exited while starting`))
-      })
-    })
-  }
-
-  #onMessage(worker: Worker, message: ToPrimary): void {
-    worker.heardAt = Date.now()
+  #onMessage(worker: WorkerProcess, message: ToPrimary): void {
     switch (message.t) {
-      case 'ready':
-        worker.ready = true
-        return
-      case 'pong':
-        return
       case 'report':
         this.#pending.get(message.request)?.(message.report)
         return
       case 'follow':
-        for (const change of message.changes) this.#follow(worker, change)
+        for (const change of message.changes) this.#primary.follow(worker.id, change)
         return
       case 'replay':
         void this.#replay(worker, message)
         return
-      case 'drained':
+      default:
         return
     }
   }
 
-  /**
-   * A worker's sockets joined or left an instance (the primary keeps the instance and its
-   * counters meanwhile), or needed an id or no longer (the backplane, routing by subscriber).
-   * Kept per worker, so that what a worker held is let go when it dies.
-   */
-  #follow(worker: Worker, change: InterestChange): void {
-    const key = JSON.stringify([change.instance, change.id ?? null])
-    const held = (worker.held.get(key) ?? 0) + (change.present ? 1 : -1)
-    if (held < 0) return
-    if (held === 0) worker.held.delete(key)
-    else worker.held.set(key, held)
-    this.#apply(change)
-  }
-
-  #apply(change: InterestChange): void {
-    const { node } = this.#options
-    if (change.id === undefined) {
-      node.tidings.hub.holdElsewhere(change.instance, change.present ? 1 : -1)
-    }
-    node.follow(change)
-  }
-
-  /** A worker is gone, and its sockets with it. */
-  #letGo(worker: Worker): void {
-    const held = [...worker.held]
-    worker.held.clear()
-    for (const [key, count] of held) {
-      const [instance, id] = JSON.parse(key) as [string, string | null]
-      for (let i = 0; i < count; i++) this.#apply({ instance, id: id ?? undefined, present: false })
-    }
-  }
-
-  #onExit(worker: Worker, child: ChildProcess, code: number | null, signal: string | null): void {
-    if (worker.child !== child) return
-    worker.ready = false
-    this.#letGo(worker)
+  #onExit(worker: WorkerProcess, code: number | null, signal: string | null): void {
+    this.#primary.letGo(worker.id)
     if (this.#stopping) return
     const quick = Date.now() - worker.startedAt < 10_000
     worker.deaths = quick ? worker.deaths + 1 : 0
     const delay = Math.min(RESPAWN_MAX_MS, RESPAWN_MS * 2 ** Math.max(0, worker.deaths - 1))
     this.#options.logger.warn(
-      `Worker ${worker.id} (pid ${child.pid}) exited (${signal ?? `code ${code}`}); its clients reconnect. Starting a new one in ${delay} ms.`
+      `Worker ${worker.id} (pid ${worker.pid}) exited (${signal ?? `code ${code}`}); its clients reconnect. Starting a new one in ${delay} ms.`
     )
     setTimeout(() => {
       if (this.#stopping) return
       worker.restarts++
-      this.#spawn(worker.id, worker).catch((error: Error) =>
+      this.#start(worker).catch((error: Error) =>
         this.#options.logger.warn(`Worker ${worker.id} could not be replaced: ${error.message}`)
       )
     }, delay).unref()
   }
 
-  /**
-   * A worker's replay: this node's history (or its backplane's) for the worker's socket, no
-   * more than the socket has room for. Always answered, so the socket may ask again.
-   */
-  async #replay(worker: Worker, request: Extract<ToPrimary, { t: 'replay' }>): Promise<void> {
+  /** A worker's replay, always answered (so the socket may ask again). */
+  async #replay(worker: WorkerProcess, ask: Extract<ToPrimary, { t: 'replay' }>): Promise<void> {
     let messages: readonly Outbound[] = []
     try {
-      messages = withinRoom(await this.#history(request), request.room)
+      messages = await this.#primary.replay(ask)
     } catch (error) {
       this.#options.logger.warn(
         `A replay for worker ${worker.id} failed: ${(error as Error).message}`
       )
     }
-    let bytes = 0
-    for (const message of messages) bytes += message.bytes.byteLength
-    worker.replayBytes += bytes
-    this.#send(worker, {
+    for (const message of messages) worker.replayBytes += message.bytes.byteLength
+    worker.send({
       t: 'replayed',
-      request: request.request,
+      request: ask.request,
       messages: messages.map((message) => message.bytes),
     })
-  }
-
-  async #history(request: Extract<ToPrimary, { t: 'replay' }>): Promise<readonly Outbound[]> {
-    const { node } = this.#options
-    const { hub } = node.tidings
-    const instance =
-      hub.find(request.instance) ??
-      (hub.canHold(request.instance) ? hub.instance(request.instance) : undefined)
-    if (!instance) return []
-    // What a connection is to the hub and the backplane, for a socket held elsewhere.
-    const subs = new Set(request.subscribers)
-    const stand = { instance, subs, open: true } as unknown as Connection
-    const shared = node.backplane?.replay(stand, request.since, request.requestedAt)
-    const fromShared = shared ? await shared.catch(() => undefined) : undefined
-    if (fromShared) return fromShared
-    instance.history.trim(Date.now())
-    const local: Outbound[] = []
-    for (const entry of instance.history.since(request.since)) {
-      if (entry.at > request.requestedAt) break
-      if (entry.subscribers.some((id) => subs.has(id))) local.push(entry.message)
-    }
-    return local
-  }
-
-  /**
-   * Queues a message for the worker; false when its channel is gone. (send() itself returns
-   * false also when it only has a backlog: the message is queued all the same.)
-   */
-  #send(worker: Worker, message: ToWorker, handle?: Socket): boolean {
-    if (!worker.child.connected) return false
-    try {
-      if (handle) worker.child.send(message, handle)
-      else worker.child.send(message)
-      return true
-    } catch {
-      return false
-    }
   }
 
   /** Mirror: every message the primary delivers, delivered by every worker. */
@@ -293,7 +159,7 @@ export class WorkerPool implements Mirror, SocketHolders {
     extras: PublishExtras
   ): void {
     const payload: ToWorker = { t: 'message', ...mirrored(instance, subscribers, message, extras) }
-    for (const worker of this.#workers) if (worker.ready) this.#send(worker, payload)
+    for (const worker of this.#workers) if (worker.ready) worker.send(payload)
   }
 
   /**
@@ -305,9 +171,9 @@ export class WorkerPool implements Mirror, SocketHolders {
     const fresh = Date.now() - SUSPECT_MS
     for (const late of [false, true]) {
       for (let tried = 0; tried < count; tried++) {
-        const worker = this.#workers[this.#next++ % count] as Worker
+        const worker = this.#workers[this.#next++ % count] as WorkerProcess
         if (!worker.ready || (!late && worker.heardAt < fresh)) continue
-        if (this.#send(worker, { t: 'socket', server }, socket)) return
+        if (worker.send({ t: 'socket', server }, socket)) return
       }
     }
     // No worker can take it (all restarting): the client retries.
@@ -317,72 +183,52 @@ export class WorkerPool implements Mirror, SocketHolders {
   /** Each ready worker's report (those that do not answer in time are left out). */
   async reports(): Promise<WorkerReport[]> {
     const asked = this.#workers.filter((worker) => worker.ready)
-    const answers = await Promise.all(
-      asked.map(
-        (worker) =>
-          new Promise<WorkerReport | undefined>((resolve) => {
-            const request = ++this.#request
-            const timer = setTimeout(() => {
-              this.#pending.delete(request)
-              resolve(undefined)
-            }, REPORT_MS)
-            this.#pending.set(request, (report) => {
-              clearTimeout(timer)
-              this.#pending.delete(request)
-              resolve({ ...report, restarts: worker.restarts, replayBytes: worker.replayBytes })
-            })
-            if (!this.#send(worker, { t: 'report', request })) {
-              clearTimeout(timer)
-              this.#pending.delete(request)
-              resolve(undefined)
-            }
-          })
-      )
-    )
+    const answers = await Promise.all(asked.map((worker) => this.#report(worker)))
     return answers.filter((report): report is WorkerReport => report !== undefined)
+  }
+
+  #report(worker: WorkerProcess): Promise<WorkerReport | undefined> {
+    return new Promise((resolve) => {
+      const request = ++this.#request
+      const done = (report: WorkerReport | undefined): void => {
+        clearTimeout(timer)
+        this.#pending.delete(request)
+        resolve(report)
+      }
+      const timer = setTimeout(() => done(undefined), REPORT_MS)
+      this.#pending.set(request, (report) =>
+        done({ ...report, restarts: worker.restarts, replayBytes: worker.replayBytes })
+      )
+      if (!worker.send({ t: 'report', request })) done(undefined)
+    })
   }
 
   reconfigure(next: Config): void {
     this.#config = next
-    for (const worker of this.#workers) this.#send(worker, { t: 'reload', config: next })
+    for (const worker of this.#workers) worker.send({ t: 'reload', config: next })
   }
 
   /** Every worker drains its sockets (4000 in waves) and exits. */
   async drain(options: { windowMs?: number; waves?: number }): Promise<void> {
     this.#stop()
     const { drain } = this.#config
-    await this.#each({
+    const message: ToWorker = {
       t: 'drain',
       windowMs: options.windowMs ?? drain.window,
       waves: options.waves ?? drain.waves,
-    })
+    }
+    await Promise.all(this.#workers.map((w) => w.stop(message, STOP_MS + message.windowMs)))
   }
 
   /** Every worker closes its sockets (1001) and exits; killed if it does not in time. */
   async close(timeoutMs: number): Promise<void> {
     this.#stop()
-    await this.#each({ t: 'close' }, Math.max(timeoutMs, STOP_MS))
+    const waitMs = Math.max(timeoutMs, STOP_MS)
+    await Promise.all(this.#workers.map((w) => w.stop({ t: 'close' }, waitMs)))
   }
 
   #stop(): void {
     this.#stopping = true
     clearInterval(this.#heartbeat)
-  }
-
-  async #each(message: ToWorker, timeoutMs = STOP_MS + this.#config.drain.window): Promise<void> {
-    await Promise.all(
-      this.#workers.map((worker) => {
-        const child = worker.child
-        if (child.exitCode !== null || child.signalCode !== null) return undefined
-        return new Promise<void>((resolve) => {
-          const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-          child.once('exit', () => {
-            clearTimeout(timer)
-            resolve()
-          })
-          if (!this.#send(worker, message)) child.kill('SIGKILL')
-        })
-      })
-    )
   }
 }

@@ -411,11 +411,25 @@ export class Hub {
 
   /** This process's history of the connection's instance since `since`, for its subscriptions. */
   #local(connection: Connection, since: number): Outbound[] {
-    const { history } = connection.instance
+    return this.historyOf(connection.instance, connection.subs, since)
+  }
+
+  /**
+   * `instance`'s history since `since` and up to `until` (clock ms) for any of `subs`: what a
+   * replay sends (also for sockets this process does not hold).
+   */
+  historyOf(
+    instance: Instance,
+    subs: ReadonlySet<string>,
+    since: number,
+    until = Number.POSITIVE_INFINITY
+  ): Outbound[] {
+    const { history } = instance
     history.trim(this.options.clock.now())
     const messages: Outbound[] = []
     for (const entry of history.since(since)) {
-      if (entry.subscribers.some((id) => connection.subs.has(id))) messages.push(entry.message)
+      if (entry.at > until) break
+      if (entry.subscribers.some((id) => subs.has(id))) messages.push(entry.message)
     }
     return messages
   }
