@@ -139,7 +139,8 @@ export class WorkerPool implements Mirror, SocketHolders {
     try {
       messages = await this.#primary.replay(ask)
     } catch (error) {
-      this.#options.logger.warn(
+      this.#options.node.tidings.log.warn(
+        'workers:replay',
         `A replay for worker ${worker.id} failed: ${(error as Error).message}`
       )
     }
