@@ -51,6 +51,8 @@ export class WorkerPool implements Mirror, SocketHolders {
   readonly #pending = new Map<number, (report: WorkerReport) => void>()
   #stopping = false
   #heartbeat: ReturnType<typeof setInterval> | undefined
+  /** When #watch last ran. */
+  #watched = 0
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options
@@ -85,10 +87,14 @@ export class WorkerPool implements Mirror, SocketHolders {
   #watch(): void {
     if (this.#stopping) return
     const now = Date.now()
+    // Right after a stall of the primary itself, the workers' answers may still be unread:
+    // they are judged at the next beat.
+    const judge = now - this.#watched < 2 * HEARTBEAT_MS
+    this.#watched = now
     for (const worker of this.#workers) {
       if (!worker.ready) continue
       const silent = now - worker.heardAt
-      if (silent > STALL_MS) {
+      if (judge && silent > STALL_MS) {
         this.#options.logger.warn(
           `Worker ${worker.id} (pid ${worker.pid}) has not answered for ${Math.round(silent / 1000)} s; killing it (its clients reconnect) to start a new one.`
         )

@@ -169,6 +169,20 @@ describe('processes: 2', { timeout: 60_000 }, () => {
     for (const client of [...meanwhile, ...fresh]) expect((await client.next()).key).toBe('after')
   })
 
+  it('does not take a stall of the primary itself for stuck workers', async () => {
+    const server = await start()
+    const client = await subscribed(server, ['P'])
+    const before = (await json(server, '/status/')).workers as WorkerView[]
+    // This process is the primary: block its event loop past STALL_MS (a long GC, a CPU hog).
+    const until = Date.now() + STALL_MS + 2 * HEARTBEAT_MS
+    while (Date.now() < until) {}
+    await new Promise((resolve) => setTimeout(resolve, 3 * HEARTBEAT_MS))
+    const after = (await json(server, '/status/')).workers as WorkerView[]
+    expect(after.map((w) => w.pid).sort()).toEqual(before.map((w) => w.pid).sort())
+    await post(server, { key: 'still', subscribers: ['P'] })
+    expect((await client.next()).key).toBe('still')
+  })
+
   it('answers a replay with no more history than the socket has room for', async () => {
     const budget = 64 * 1024
     const server = await start({ limits: { slowConsumerBytes: budget } })
