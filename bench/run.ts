@@ -4,8 +4,9 @@
  * `npm run bench -- --help` lists the parameters. Prints a table and writes JSON to
  * bench-results/. Every child is killed at the end, on failure, on a signal and at --max-minutes.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { spawn } from 'node:child_process'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -15,7 +16,7 @@ import { printReport, type ServerResult } from './report.ts'
 import { eachClient, measureAdmin, measureRun, SHARED_ID } from './scenarios.ts'
 import { type RunningServer, type ServerKind, startServer } from './servers.ts'
 
-const PARTS = ['targeted', 'memory', 'eld', 'broadcast', 'slow', 'admin'] as const
+const PARTS = ['targeted', 'memory', 'eld', 'broadcast', 'slow', 'admin', 'processes'] as const
 type Part = (typeof PARTS)[number]
 
 const HELP = `Usage: npm run bench -- [options]
@@ -41,7 +42,10 @@ const HELP = `Usage: npm run bench -- [options]
   --slow-payload BYTES  extra bytes per message there (default 16384: 320 × 16 KiB is more
                         than the ~4 MiB the kernel buffers for a socket that is not read)
   --slow-bytes BYTES    slow-consumer cap for every server (default 262144)
-  --only LIST           parts to run (default all): targeted,memory,eld,broadcast,slow,admin
+  --only LIST           parts to run (default all): targeted,memory,eld,broadcast,slow,admin,
+                        processes (tidings alone at processes 1, 2 and auto: paced 5 and 20
+                        posts/s and saturated broadcast to --clients, and targeted; it is
+                        bench/processes.ts, npm run bench:processes, and its table comes last)
   --profile DIR         write V8 CPU profiles of each server's main broadcast, first targeted
                         runs and admin run to DIR
   --tidings-config JSON merged into tidings' config, e.g. '{"websocket":{"heartbeat":0}}'
@@ -332,6 +336,43 @@ async function benchServer(kind: ServerKind): Promise<ServerResult> {
   }
 }
 
+/**
+ * The processes dimension: bench/processes.ts in a child (its own fleet and servers), sized
+ * like this run; its table goes to stdout after this run's, its figures into this run's JSON.
+ */
+async function processesDimension(startedAt: Date): Promise<unknown> {
+  const file = join(tmpdir(), `tidings-bench-processes-${process.pid}.json`)
+  const minutesLeft = Math.max(1, Math.ceil((maxMs - (Date.now() - startedAt.getTime())) / 60_000))
+  const args = [
+    '--import',
+    'tsx',
+    fileURLToPath(new URL('./processes.ts', import.meta.url)),
+    '--processes',
+    '1,2,auto',
+    '--clients',
+    String(options.clients),
+    '--shards',
+    String(options.shards),
+    '--max-minutes',
+    String(minutesLeft),
+    '--json',
+    file,
+    ...(quick ? ['--seconds', '3', '--saturated', '60', '--targeted', '1000'] : []),
+  ]
+  log('processes: 1, 2 and auto (bench/processes.ts)')
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] })
+  cleanups.add(async () => {
+    child.kill('SIGINT')
+  })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`the processes dimension failed (exit ${code})`)
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'))
+  } finally {
+    rmSync(file, { force: true })
+  }
+}
+
 async function main(): Promise<void> {
   const startedAt = new Date()
   const loadBefore = loadavg()
@@ -339,7 +380,8 @@ async function main(): Promise<void> {
     `load average ${loadBefore.map((n) => n.toFixed(2)).join(' ')}; options ${JSON.stringify(options)}`
   )
   const results: ServerResult[] = []
-  for (const kind of options.servers) {
+  const serverParts = options.only.some((part) => part !== 'processes')
+  for (const kind of serverParts ? options.servers : []) {
     results.push(await benchServer(kind))
   }
   const loadAfter = loadavg()
@@ -350,12 +392,16 @@ async function main(): Promise<void> {
     loadBefore,
     loadAfter,
   }
-  const summary = printReport(results, options, machine)
+  const summary = serverParts ? printReport(results, options, machine) : undefined
+  const processes =
+    want('processes') && options.servers.includes('tidings')
+      ? await processesDimension(startedAt)
+      : undefined
   const root = fileURLToPath(new URL('..', import.meta.url))
   const dir = join(root, String(values.out))
   mkdirSync(dir, { recursive: true })
   const file = join(dir, `fanout-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
-  const json = `${JSON.stringify({ startedAt, machine, options, results, summary }, null, 2)}\n`
+  const json = `${JSON.stringify({ startedAt, machine, options, results, summary, processes }, null, 2)}\n`
   writeFileSync(file, json)
   if (values.json) process.stdout.write(json)
   log(`wrote ${file}`)
