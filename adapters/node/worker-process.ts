@@ -8,7 +8,7 @@ import type { Socket } from 'node:net'
 import type { ToPrimary, ToWorker } from './ipc.ts'
 import { workerEntry } from './worker-entry.ts'
 
-/** How long a worker may take to start. */
+/** How long a worker may take to start; one that takes longer is killed. */
 const START_MS = 20_000
 
 export interface WorkerEvents {
@@ -61,7 +61,11 @@ export class WorkerProcess {
       events.exit(code, signal)
     })
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker ${this.id} did not start`)), START_MS)
+      // One that never gets ready is killed: its exit is handled as any other (replaced).
+      const timer = setTimeout(() => {
+        reject(new Error(`worker ${this.id} did not start within ${START_MS} ms`))
+        child.kill('SIGKILL')
+      }, START_MS)
       const ready = (message: ToPrimary): void => {
         if (message.t !== 'ready') return
         clearTimeout(timer)
