@@ -45,7 +45,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { loadavg } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
@@ -61,7 +61,7 @@ import {
   userId,
 } from './processes-fleet.ts'
 import { clockMicros } from './publisher.ts'
-import { post, round, sleep } from './scale.ts'
+import { post, round, runSummary, sleep } from './scale.ts'
 
 // --- parent: arguments, cleanup ---------------------------------------------------------------
 
@@ -696,12 +696,7 @@ async function main(): Promise<void> {
   } finally {
     killEverything()
   }
-  const loadAfter = loadavg()
-  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version }
-  const seconds = round((performance.now() - started) / 1000, 1)
-  console.log(
-    `\n${machine.cpus} × ${machine.model}, Node ${machine.node}, load average ${loadBefore.map((l) => round(l)).join(' ')} before, ${loadAfter.map((l) => round(l)).join(' ')} after, ${seconds} s in all\n`
-  )
+  const summary = runSummary(loadBefore, started)
   if (options.centrifugo) {
     console.log(centrifugoTable(centrifugo))
     for (const r of centrifugo) if (r.note) console.log(`\n* processes ${r.processes}: ${r.note}`)
@@ -710,11 +705,9 @@ async function main(): Promise<void> {
     console.log(`\nprocesses ${failure.processes} failed: ${failure.error}`)
   const report = {
     bench: options.centrifugo ? 'processes-centrifugo' : 'processes',
-    ...machine,
+    ...summary,
     clkTck: CLK_TCK,
     params: options,
-    loadAverage: { before: loadBefore, after: loadAfter },
-    runSeconds: seconds,
     ...(options.centrifugo ? { centrifugo } : { rows }),
     failures,
   }

@@ -32,7 +32,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { loadavg } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
@@ -41,7 +41,7 @@ import { createClient, type WebSocketConstructor } from '../clients/browser.ts'
 import { BIN, fixedPortConfig, runCli, tempDir } from '../test/helpers/process.ts'
 import { processTree } from './proc.ts'
 import { RpcChild, serveRpc } from './rpc.ts'
-import { post, round, sleep } from './scale.ts'
+import { post, round, runSummary, sleep } from './scale.ts'
 
 const BROWSERS_ENV = 'TIDINGS_BENCH_BROWSERS'
 const SUBSCRIPTION = 'PHID-USER-restartbench'.padEnd(30, 'x')
@@ -619,24 +619,17 @@ async function main(): Promise<void> {
   } finally {
     killEverything()
   }
-  const loadAfter = loadavg()
-  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version }
-  const seconds = round((performance.now() - started) / 1000, 1)
-  console.log(
-    `\n${machine.cpus} × ${machine.model}, Node ${machine.node}, load average ${loadBefore.map((l) => round(l)).join(' ')} before, ${loadAfter.map((l) => round(l)).join(' ')} after, ${seconds} s in all\n`
-  )
+  const summary = runSummary(loadBefore, started)
   console.log(table(rows))
   for (const failure of failures)
     console.log(`\nprocesses ${failure.processes} failed: ${failure.error}`)
   const report = {
     bench: 'restart',
-    ...machine,
+    ...summary,
     bin: BIN,
     params: options,
     dedupNote:
       'duplicatesAfterDedup: keys the client listener got twice; rawDuplicateFrames: frames whose uniqueID the client had already received, counted on its sockets before its dedup (replay overlap)',
-    loadAverage: { before: loadBefore, after: loadAfter },
-    runSeconds: seconds,
     rows,
     failures,
   }

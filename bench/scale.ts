@@ -94,6 +94,21 @@ const IDLE_MS = 2000
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits
 
+/**
+ * After a run: prints the machine, its load average before (`loadBefore`) and now, and the
+ * run's length since `started` (performance.now()); returns them for the run's JSON.
+ */
+export function runSummary(loadBefore: number[], started: number) {
+  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version }
+  const loadAverage = { before: loadBefore, after: loadavg() }
+  const runSeconds = round((performance.now() - started) / 1000, 1)
+  const load = (values: number[]) => values.map((l) => round(l)).join(' ')
+  console.log(
+    `\n${machine.cpus} × ${machine.model}, Node ${machine.node}, load average ${load(loadAverage.before)} before, ${load(loadAverage.after)} after, ${runSeconds} s in all\n`
+  )
+  return { ...machine, loadAverage, runSeconds }
+}
+
 // --- subscribers ------------------------------------------------------------------------------
 
 /** One WebSocket subscribed to one id; `arrivals` maps key → arrival times (ms). */
@@ -640,7 +655,6 @@ async function main(): Promise<void> {
   } finally {
     await disposeAll()
   }
-  const loadAfter = loadavg()
   const rows = results
     .filter((r): r is Row => !('error' in r))
     .sort(
@@ -648,17 +662,13 @@ async function main(): Promise<void> {
         KNOWN.indexOf(a.fabric) - KNOWN.indexOf(b.fabric) || a.nodes - b.nodes || a.rate - b.rate
     )
   const failures = results.filter((r): r is Failure => 'error' in r)
-  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? '?', node: process.version }
-  const seconds = round((performance.now() - started) / 1000, 1)
-  console.log(
-    `\n${machine.cpus} × ${machine.model}, Node ${machine.node}, load average ${loadBefore.map((l) => round(l)).join(' ')} before, ${loadAfter.map((l) => round(l)).join(' ')} after, ${seconds} s in all\n`
-  )
+  const summary = runSummary(loadBefore, started)
   console.log(table(rows))
   for (const failure of failures)
     console.log(`\n${failure.fabric}, ${failure.nodes} nodes failed: ${failure.error}`)
   const report = {
     bench: 'scale',
-    ...machine,
+    ...summary,
     clkTck: CLK_TCK,
     params: {
       nodes: NODES,
@@ -668,8 +678,6 @@ async function main(): Promise<void> {
       clients: CLIENTS,
       fabrics: FABRICS,
     },
-    loadAverage: { before: loadBefore, after: loadAfter },
-    runSeconds: seconds,
     rows,
     failures,
   }
