@@ -38,6 +38,7 @@ import { parseArgs } from 'node:util'
 import { Pool } from 'undici'
 import WebSocket from 'ws'
 import { createClient, type WebSocketConstructor } from '../clients/browser.ts'
+import { connectProbe } from '../test/helpers/probe.ts'
 import { BIN, fixedPortConfig, runCli, tempDir } from '../test/helpers/process.ts'
 import { processTree } from './proc.ts'
 import { RpcChild, serveRpc } from './rpc.ts'
@@ -311,44 +312,6 @@ function parse() {
 
 type Options = ReturnType<typeof parse>
 
-/** Opens a WebSocket every `everyMs`, one at a time, until stopped. */
-function probe(url: string, everyMs: number) {
-  const result = { attempts: 0, opened: 0, failed: [] as { at: number; error: string }[] }
-  let running = true
-  const done = (async () => {
-    while (running) {
-      result.attempts++
-      await new Promise<void>((resolve) => {
-        const ws = new WebSocket(url, { localAddress: '127.0.0.1' })
-        const timer = setTimeout(() => {
-          result.failed.push({ at: Date.now(), error: 'no open within 5 s' })
-          ws.terminate()
-          resolve()
-        }, 5000)
-        ws.on('open', () => {
-          clearTimeout(timer)
-          result.opened++
-          ws.close()
-          resolve()
-        })
-        ws.on('error', (error) => {
-          clearTimeout(timer)
-          result.failed.push({ at: Date.now(), error: error.message })
-          resolve()
-        })
-      })
-      await sleep(everyMs)
-    }
-  })()
-  return {
-    result,
-    stop: async () => {
-      running = false
-      await done
-    },
-  }
-}
-
 /** Posts `rate`/s (each with a uniqueID) until stopped; keeps the keys answered 200. */
 function publisher(adminUrl: string, rate: number) {
   const pool = new Pool(adminUrl, { connections: 8, pipelining: 1 })
@@ -468,7 +431,7 @@ async function runOnce(options: Options, processes: number | 'auto'): Promise<Ro
     console.error(`  ${connected} of ${options.clients} clients open`)
 
     const publishing = publisher(adminUrl, options.rate)
-    const probing = probe(url, options.probeMs)
+    const probing = connectProbe(url, options.probeMs, 5000)
     await sleep(3000)
 
     const restartAt = Date.now()

@@ -7,7 +7,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { createClient, type WebSocketConstructor } from '../../clients/browser.ts'
-import { OWED_MS } from '../helpers/patience.ts'
+import { HANDSHAKE_MS, OWED_MS } from '../helpers/patience.ts'
+import { connectProbe } from '../helpers/probe.ts'
 import { fixedPortConfig, runCli, tempDir } from '../helpers/process.ts'
 import { eventually } from '../helpers/ws-client.ts'
 
@@ -17,36 +18,6 @@ afterEach(async () => {
 })
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** Opens a WebSocket every `everyMs` until stopped; counts those that opened and those that failed. */
-function probe(url: string, everyMs: number) {
-  const result = { opened: 0, failed: [] as string[] }
-  let running = true
-  const done = (async () => {
-    while (running) {
-      await new Promise<void>((resolve) => {
-        const ws = new WebSocket(url)
-        ws.on('open', () => {
-          result.opened++
-          ws.close()
-          resolve()
-        })
-        ws.on('error', (error) => {
-          result.failed.push(error.message)
-          resolve()
-        })
-      })
-      await sleep(everyMs)
-    }
-  })()
-  return {
-    result,
-    stop: async () => {
-      running = false
-      await done
-    },
-  }
-}
 
 async function restartUnderLoad(processes: number) {
   const dir = tempDir()
@@ -85,7 +56,7 @@ async function restartUnderLoad(processes: number) {
       await sleep(50)
     }
   })()
-  const connects = probe(url, 10)
+  const connects = connectProbe(url, 10, HANDSHAKE_MS)
   await sleep(500)
   const restart = await runCli(['restart', '--config', path], 60_000)
   expect(restart.code).toBe(0)
